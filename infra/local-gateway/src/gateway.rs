@@ -1,0 +1,264 @@
+//! The HTTP front: route → API Gateway v2 event → the function's handler → response.
+
+use crate::auth::Auth;
+use crate::stack;
+use crate::template::{Route, Template};
+use axum::Router;
+use axum::body::{Body as AxumBody, to_bytes};
+use axum::extract::{Request as AxumRequest, State};
+use axum::response::{IntoResponse, Response as AxumResponse};
+use axum::routing::get;
+use http::{HeaderMap, Method, StatusCode};
+use lambda_http::Body;
+use serde_json::{Value, json};
+use shared::App;
+use shared::config::Config;
+use shared::handlers::{Handler, http_handler};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// API Gateway's own payload limit; the handlers enforce the API's smaller one.
+const MAX_GATEWAY_BODY: usize = 10 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    pub dynamodb_endpoint: String,
+    pub table_name: String,
+    pub cursor_secret: String,
+    pub auth: Auth,
+}
+
+#[derive(Clone)]
+pub struct Gateway {
+    app: App,
+    routes: Arc<Vec<(Route, Handler)>>,
+    auth: Auth,
+    dynamo: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error(transparent)]
+    Stack(#[from] stack::StackError),
+    #[error("template.yaml routes to function {0}, which has no handler")]
+    NoHandler(String),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+impl Gateway {
+    /// Routes every `HttpApi` event of the template to its handler; a route without a
+    /// handler is an error, so local and production cannot drift apart silently.
+    pub fn new(config: GatewayConfig, template: &Template) -> Result<Self, GatewayError> {
+        let routes = template
+            .routes()
+            .map_err(stack::StackError::from)?
+            .into_iter()
+            .map(|route| {
+                let handler = http_handler(&route.function)
+                    .ok_or_else(|| GatewayError::NoHandler(route.function.clone()))?;
+                Ok((route, handler))
+            })
+            .collect::<Result<Vec<_>, GatewayError>>()?;
+        let dynamo = stack::dynamo_client(&config.dynamodb_endpoint);
+        let app = App::new(
+            dynamo.clone(),
+            &Config {
+                table_name: config.table_name.clone(),
+                cursor_secret: config.cursor_secret,
+            },
+        );
+        Ok(Self {
+            app,
+            routes: Arc::new(routes),
+            auth: config.auth,
+            dynamo,
+            table: config.table_name,
+        })
+    }
+
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
+    pub fn dynamo(&self) -> &aws_sdk_dynamodb::Client {
+        &self.dynamo
+    }
+
+    pub fn router(self) -> Router {
+        Router::new()
+            .route("/_local/health", get(health))
+            .fallback(proxy)
+            .with_state(self)
+    }
+
+    /// Serves on `listener` until the task is dropped; returns the bound address.
+    pub async fn spawn(self, listener: TcpListener) -> Result<SocketAddr, GatewayError> {
+        let addr = listener.local_addr()?;
+        let router = self.router();
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, router).await {
+                tracing::error!(error = %e, "local gateway stopped");
+            }
+        });
+        Ok(addr)
+    }
+}
+
+async fn health(State(gw): State<Gateway>) -> AxumResponse {
+    if stack::table_ready(&gw.dynamo, &gw.table).await {
+        (
+            StatusCode::OK,
+            axum::Json(json!({"status": "ok", "table": gw.table})),
+        )
+            .into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"status": "starting"})),
+        )
+            .into_response()
+    }
+}
+
+async fn proxy(State(gw): State<Gateway>, req: AxumRequest) -> AxumResponse {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_owned();
+    let Some((route, handler, params)) = gw
+        .routes
+        .iter()
+        .find_map(|(r, h)| r.matches(&parts.method, &path).map(|p| (r, *h, p)))
+    else {
+        // API Gateway answers an unknown route itself, without calling any function.
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"message": "Not Found"})),
+        )
+            .into_response();
+    };
+    let authorization = parts
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let Some(claims) = gw.auth.verify(authorization) else {
+        return to_axum(shared::http::problem(
+            &shared::http::ApiError::Unauthenticated,
+            &path,
+        ));
+    };
+    let Ok(body) = to_bytes(body, MAX_GATEWAY_BODY).await else {
+        return to_axum(shared::http::problem(
+            &shared::http::ApiError::PayloadTooLarge,
+            &path,
+        ));
+    };
+    let event = api_gateway_event(
+        route,
+        &parts.method,
+        &path,
+        parts.uri.query().unwrap_or(""),
+        &parts.headers,
+        params,
+        claims,
+        &body,
+    );
+    let request = match lambda_http::request::from_str(&event.to_string()) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "could not build the Lambda request");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    to_axum(shared::runtime::respond(gw.app.clone(), request, handler).await)
+}
+
+/// The payload-v2 event API Gateway's HTTP API sends a function behind a JWT authorizer.
+#[allow(clippy::too_many_arguments)]
+pub fn api_gateway_event(
+    route: &Route,
+    method: &Method,
+    path: &str,
+    raw_query: &str,
+    headers: &HeaderMap,
+    params: Vec<(String, String)>,
+    claims: std::collections::HashMap<String, String>,
+    body: &[u8],
+) -> Value {
+    let mut header_map: BTreeMap<String, String> = BTreeMap::new();
+    for (name, value) in headers {
+        let value = value.to_str().unwrap_or_default();
+        header_map
+            .entry(name.as_str().to_owned())
+            .and_modify(|v| {
+                v.push(',');
+                v.push_str(value);
+            })
+            .or_insert_with(|| value.to_owned());
+    }
+    let mut query: BTreeMap<String, String> = BTreeMap::new();
+    for (k, v) in form_urlencoded::parse(raw_query.as_bytes()) {
+        let (k, v) = (k.into_owned(), v.into_owned());
+        query
+            .entry(k)
+            .and_modify(|old| {
+                old.push(',');
+                old.push_str(&v);
+            })
+            .or_insert(v);
+    }
+    let now = chrono::Utc::now();
+    let (body, is_base64) = match std::str::from_utf8(body) {
+        Ok(text) => (text.to_owned(), false),
+        Err(_) => (base64_encode(body), true),
+    };
+    let params: BTreeMap<String, String> = params.into_iter().collect();
+    json!({
+        "version": "2.0",
+        "routeKey": route.route_key(),
+        "rawPath": path,
+        "rawQueryString": raw_query,
+        "headers": header_map,
+        "queryStringParameters": if query.is_empty() { Value::Null } else { json!(query) },
+        "pathParameters": if params.is_empty() { Value::Null } else { json!(params) },
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "local",
+            "domainName": headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost"),
+            "domainPrefix": "local",
+            "http": {
+                "method": method.as_str(),
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": headers.get(http::header::USER_AGENT).and_then(|h| h.to_str().ok()).unwrap_or(""),
+            },
+            "requestId": ulid::Ulid::generate().to_string(),
+            "routeKey": route.route_key(),
+            "stage": "$default",
+            "time": now.format("%d/%b/%Y:%H:%M:%S %z").to_string(),
+            "timeEpoch": now.timestamp_millis(),
+            "authorizer": { "jwt": { "claims": claims, "scopes": null } },
+        },
+        "body": if body.is_empty() { Value::Null } else { json!(body) },
+        "isBase64Encoded": is_base64,
+    })
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn to_axum(response: lambda_http::Response<Body>) -> AxumResponse {
+    let (parts, body) = response.into_parts();
+    let body = match body {
+        Body::Empty => AxumBody::empty(),
+        Body::Text(t) => AxumBody::from(t),
+        Body::Binary(b) => AxumBody::from(b),
+        _ => AxumBody::empty(),
+    };
+    AxumResponse::from_parts(parts, body)
+}

@@ -1,0 +1,11 @@
+//! The local stack's front door: serves every route of `template.yaml` on localhost by
+//! turning each request into the API Gateway v2 event the Lambda would get and calling the
+//! same handler the Lambda runs, against DynamoDB Local.
+
+pub mod auth;
+pub mod gateway;
+pub mod seed;
+pub mod stack;
+pub mod template;
+
+pub use gateway::{Gateway, GatewayConfig};

@@ -1,0 +1,190 @@
+//! Reads what the local stack needs from `template.yaml`: the route of every function and
+//! the table's definition.
+
+use http::Method;
+use serde_norway::Value;
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("cannot read the template: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the template is not valid YAML: {0}")]
+    Yaml(#[from] serde_norway::Error),
+    #[error("the template is not as expected: {0}")]
+    Shape(String),
+}
+
+/// One HTTP route and the function (the directory under `functions/`) that serves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub function: String,
+    pub method: Method,
+    pub path: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Template {
+    root: Value,
+}
+
+fn shape(msg: impl Into<String>) -> TemplateError {
+    TemplateError::Shape(msg.into())
+}
+
+impl Template {
+    pub fn parse(yaml: &str) -> Result<Self, TemplateError> {
+        Ok(Self {
+            root: serde_norway::from_str(yaml)?,
+        })
+    }
+
+    pub fn load(path: &Path) -> Result<Self, TemplateError> {
+        Self::parse(&std::fs::read_to_string(path)?)
+    }
+
+    /// `template.yaml` at the workspace root, wherever the caller runs from.
+    pub fn load_default() -> Result<Self, TemplateError> {
+        Self::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml"))
+    }
+
+    fn resources(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.root
+            .get("Resources")
+            .and_then(Value::as_mapping)
+            .into_iter()
+            .flat_map(|m| m.iter())
+            .filter_map(|(k, v)| Some((k.as_str()?, v)))
+    }
+
+    fn of_type<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = (&'a str, &'a Value)> + 'a {
+        self.resources()
+            .filter(move |(_, r)| r.get("Type").and_then(Value::as_str) == Some(kind))
+    }
+
+    /// Every `AWS::Serverless::Function` by its code directory name (`functions/<name>`).
+    pub fn functions(&self) -> Result<Vec<String>, TemplateError> {
+        self.of_type("AWS::Serverless::Function")
+            .map(|(id, f)| {
+                let uri = f
+                    .get("Properties")
+                    .and_then(|p| p.get("CodeUri"))
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| shape(format!("{id} has no CodeUri")))?;
+                uri.strip_prefix("functions/")
+                    .map(str::to_owned)
+                    .ok_or_else(|| shape(format!("{id}: CodeUri {uri} is not under functions/")))
+            })
+            .collect()
+    }
+
+    /// Every `HttpApi` event of every function.
+    pub fn routes(&self) -> Result<Vec<Route>, TemplateError> {
+        let mut routes = Vec::new();
+        for (id, f) in self.of_type("AWS::Serverless::Function") {
+            let props = f
+                .get("Properties")
+                .ok_or_else(|| shape(format!("{id} has no Properties")))?;
+            let function = props
+                .get("CodeUri")
+                .and_then(Value::as_str)
+                .and_then(|u| u.strip_prefix("functions/"))
+                .ok_or_else(|| shape(format!("{id}: CodeUri must be functions/<name>")))?;
+            let events = props.get("Events").and_then(Value::as_mapping);
+            for (_, event) in events.into_iter().flat_map(|m| m.iter()) {
+                if event.get("Type").and_then(Value::as_str) != Some("HttpApi") {
+                    continue;
+                }
+                let p = event
+                    .get("Properties")
+                    .ok_or_else(|| shape(format!("{id}: event without Properties")))?;
+                let method = p
+                    .get("Method")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| shape(format!("{id}: no Method")))?;
+                let path = p
+                    .get("Path")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| shape(format!("{id}: no Path")))?;
+                routes.push(Route {
+                    function: function.to_owned(),
+                    method: method
+                        .to_uppercase()
+                        .parse()
+                        .map_err(|_| shape(format!("{id}: bad method {method}")))?,
+                    path: path.to_owned(),
+                });
+            }
+        }
+        Ok(routes)
+    }
+
+    /// The `Properties` of the one `AWS::DynamoDB::Table`.
+    pub fn table(&self) -> Result<&Value, TemplateError> {
+        let mut tables = self.of_type("AWS::DynamoDB::Table");
+        let (_, table) = tables
+            .next()
+            .ok_or_else(|| shape("no AWS::DynamoDB::Table"))?;
+        table
+            .get("Properties")
+            .ok_or_else(|| shape("the table has no Properties"))
+    }
+}
+
+impl Route {
+    /// The path parameters when `method` and `path` match this route.
+    pub fn matches(&self, method: &Method, path: &str) -> Option<Vec<(String, String)>> {
+        if method != self.method {
+            return None;
+        }
+        let pattern: Vec<&str> = self.path.trim_matches('/').split('/').collect();
+        let actual: Vec<&str> = path.trim_matches('/').split('/').collect();
+        if pattern.len() != actual.len() {
+            return None;
+        }
+        let mut params = Vec::new();
+        for (p, a) in pattern.iter().zip(&actual) {
+            match p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                Some(name) if !a.is_empty() => params.push((name.to_owned(), (*a).to_owned())),
+                Some(_) => return None,
+                None if p == a => {}
+                None => return None,
+            }
+        }
+        Some(params)
+    }
+
+    pub fn route_key(&self) -> String {
+        format!("{} {}", self.method, self.path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_match_literals_and_capture_parameters() {
+        let route = Route {
+            function: "withdraw".into(),
+            method: Method::POST,
+            path: "/jobs/{job_id}/applications/{application_id}/withdraw".into(),
+        };
+        assert_eq!(
+            route.matches(&Method::POST, "/jobs/J/applications/A/withdraw"),
+            Some(vec![
+                ("job_id".into(), "J".into()),
+                ("application_id".into(), "A".into())
+            ])
+        );
+        assert_eq!(
+            route.matches(&Method::GET, "/jobs/J/applications/A/withdraw"),
+            None
+        );
+        assert_eq!(route.matches(&Method::POST, "/jobs/J/applications/A"), None);
+        assert_eq!(
+            route.matches(&Method::POST, "/jobs//applications/A/withdraw"),
+            None
+        );
+    }
+}

@@ -1,0 +1,26 @@
+use crate::config::Config;
+use crate::http::CursorCodec;
+use crate::store::Store;
+use aws_config::BehaviorVersion;
+
+/// What every handler needs, built once per cold start and cloned (cheaply) per request.
+#[derive(Clone, Debug)]
+pub struct App {
+    pub store: Store,
+    pub cursors: CursorCodec,
+}
+
+impl App {
+    pub fn new(dynamo: aws_sdk_dynamodb::Client, config: &Config) -> Self {
+        Self {
+            store: Store::new(dynamo, config.table_name.as_str()),
+            cursors: CursorCodec::new(config.cursor_secret.as_bytes()),
+        }
+    }
+
+    pub async fn from_env() -> Result<Self, crate::config::ConfigError> {
+        let config = Config::from_env()?;
+        let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        Ok(Self::new(aws_sdk_dynamodb::Client::new(&sdk), &config))
+    }
+}

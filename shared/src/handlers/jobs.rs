@@ -1,0 +1,98 @@
+use crate::App;
+use crate::domain::{Fields, JobId, JobStatus, NewJob};
+use crate::http::{
+    ApiError, ListQuery, caller, created, json, json_body, list, path_id, query_param,
+};
+use crate::time;
+use http::StatusCode;
+use lambda_http::{Body, Request, Response};
+
+type Answer = Result<Response<Body>, ApiError>;
+
+fn job_id(req: &Request) -> Result<JobId, ApiError> {
+    path_id(req, "job_id", JobId::parse).ok_or(ApiError::JobNotFound)
+}
+
+/// `POST /jobs`
+pub async fn create_job(app: App, req: Request) -> Answer {
+    let owner = caller(&req)?;
+    let now = time::now();
+    let new_job = NewJob::parse(&json_body(&req)?, now).map_err(ApiError::Validation)?;
+    let job = new_job.into_job(JobId::at(now), owner, now);
+    app.store.create_job(&job).await?;
+    tracing::info!(job_id = %job.job_id, "job created");
+    Ok(created(format!("/jobs/{}", job.job_id), &job))
+}
+
+/// `GET /jobs?status=&owner=me&limit=&cursor=`
+pub async fn list_jobs(app: App, req: Request) -> Answer {
+    let user = caller(&req)?;
+    let now = time::now();
+    let mut fields = Fields::new();
+    let status = fields.check(
+        "status",
+        match query_param(&req, "status") {
+            None => Ok(JobStatus::Open),
+            Some(raw) => JobStatus::parse(&raw)
+                .ok_or_else(|| "must be one of open, filled, expired, cancelled".to_owned()),
+        },
+    );
+    let mine = fields.check(
+        "owner",
+        match query_param(&req, "owner").as_deref() {
+            None => Ok(false),
+            Some("me") => Ok(true),
+            Some(_) => Err("must be \"me\"".to_owned()),
+        },
+    );
+    let page = ListQuery::parse(&req, &mut fields);
+    let (status, mine, page) = fields
+        .finish(|| Some((status?, mine?, page?)))
+        .map_err(ApiError::Validation)?;
+
+    let owner = mine.then_some(&user);
+    let scope = match owner {
+        Some(o) => format!("jobs:{}:owner={o}", status.as_str()),
+        None => format!("jobs:{}", status.as_str()),
+    };
+    let start = app.cursors.start(&scope, page.cursor.as_deref())?;
+    let found = app
+        .store
+        .list_jobs(status, owner, page.limit, start, now)
+        .await?;
+    let items: Vec<_> = found.items.into_iter().map(|j| j.as_of(now)).collect();
+    Ok(list(&items, app.cursors.next(&scope, found.next)))
+}
+
+/// `GET /jobs/{job_id}`: the owner also gets the applications.
+pub async fn get_job(app: App, req: Request) -> Answer {
+    let user = caller(&req)?;
+    let id = job_id(&req)?;
+    let now = time::now();
+    let job = app.store.job(id).await?.ok_or(ApiError::JobNotFound)?;
+    if !job.is_owned_by(&user) {
+        return Ok(json(StatusCode::OK, &job.as_of(now)));
+    }
+    let (job, applications) = app
+        .store
+        .job_with_applications(id)
+        .await?
+        .ok_or(ApiError::JobNotFound)?;
+    let mut body =
+        serde_json::to_value(job.as_of(now)).map_err(|e| ApiError::Internal(e.into()))?;
+    body["applications"] =
+        serde_json::to_value(applications).map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(json(StatusCode::OK, &body))
+}
+
+/// `POST /jobs/{job_id}/cancel`
+pub async fn cancel_job(app: App, req: Request) -> Answer {
+    let user = caller(&req)?;
+    let id = job_id(&req)?;
+    let now = time::now();
+    let job = app.store.job(id).await?.ok_or(ApiError::JobNotFound)?;
+    job.check_owner_may_change(&user, now)?;
+    let job = app.store.cancel_job(&job, &user, now).await?;
+    tracing::info!(job_id = %job.job_id, "job cancelled");
+    Ok(json(StatusCode::OK, &job))
+}

@@ -1,0 +1,172 @@
+use crate::domain::{FieldError, Rejection};
+use crate::store::StoreError;
+use http::StatusCode;
+use serde_json::{Value, json};
+
+/// Every way a request can fail, mapped to its RFC 9457 problem in [`ApiError::problem`]
+/// and nowhere else.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("no valid token")]
+    Unauthenticated,
+    #[error("malformed JSON: {0}")]
+    MalformedJson(String),
+    #[error("payload too large")]
+    PayloadTooLarge,
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    #[error("invalid cursor")]
+    InvalidCursor,
+    #[error("job not found")]
+    JobNotFound,
+    #[error("application not found")]
+    ApplicationNotFound,
+    #[error("rejected: {0:?}")]
+    Rejected(Rejection),
+    #[error("service unavailable")]
+    Unavailable(#[source] StoreError),
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Rejected(r) => Self::Rejected(r),
+            StoreError::Unavailable(_) => Self::Unavailable(e),
+            other => Self::Internal(Box::new(other)),
+        }
+    }
+}
+
+impl From<Rejection> for ApiError {
+    fn from(r: Rejection) -> Self {
+        Self::Rejected(r)
+    }
+}
+
+impl ApiError {
+    pub fn validation(field: &str, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError {
+            field: field.to_owned(),
+            message: message.into(),
+        }])
+    }
+
+    /// Status, stable code, title, detail and any extra members of the problem.
+    pub fn problem(&self) -> (StatusCode, &'static str, &'static str, String, Value) {
+        use Rejection::*;
+        use StatusCode as S;
+        let none = Value::Null;
+        match self {
+            Self::Unauthenticated => (
+                S::UNAUTHORIZED,
+                "UNAUTHENTICATED",
+                "Authentication required",
+                "A valid bearer token is required.".into(),
+                none,
+            ),
+            Self::MalformedJson(why) => (
+                S::BAD_REQUEST,
+                "MALFORMED_JSON",
+                "Malformed JSON",
+                format!("The request body is not a JSON object: {why}"),
+                none,
+            ),
+            Self::PayloadTooLarge => (
+                S::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                "Payload too large",
+                format!(
+                    "The request body exceeds {} bytes.",
+                    super::request::MAX_BODY_BYTES
+                ),
+                none,
+            ),
+            Self::Validation(errors) => (
+                S::BAD_REQUEST,
+                "VALIDATION_FAILED",
+                "Validation failed",
+                format!("{} field(s) are invalid.", errors.len()),
+                json!({ "errors": errors }),
+            ),
+            Self::InvalidCursor => (
+                S::BAD_REQUEST,
+                "INVALID_CURSOR",
+                "Invalid cursor",
+                "The cursor is not one this listing issued.".into(),
+                none,
+            ),
+            Self::JobNotFound => (
+                S::NOT_FOUND,
+                "JOB_NOT_FOUND",
+                "Job not found",
+                "No job has this id.".into(),
+                none,
+            ),
+            Self::ApplicationNotFound => (
+                S::NOT_FOUND,
+                "APPLICATION_NOT_FOUND",
+                "Application not found",
+                "This job has no application with this id.".into(),
+                none,
+            ),
+            Self::Rejected(NotJobOwner) => (
+                S::FORBIDDEN,
+                "NOT_JOB_OWNER",
+                "Not the job's owner",
+                "Only the job's owner may do this.".into(),
+                none,
+            ),
+            Self::Rejected(CannotApplyToOwnJob) => (
+                S::FORBIDDEN,
+                "CANNOT_APPLY_TO_OWN_JOB",
+                "Cannot apply to own job",
+                "An owner cannot apply to their own job.".into(),
+                none,
+            ),
+            Self::Rejected(NotApplicant) => (
+                S::FORBIDDEN,
+                "NOT_APPLICANT",
+                "Not the applicant",
+                "Only the applicant may withdraw this application.".into(),
+                none,
+            ),
+            Self::Rejected(AlreadyApplied) => (
+                S::CONFLICT,
+                "ALREADY_APPLIED",
+                "Already applied",
+                "You have already applied to this job.".into(),
+                none,
+            ),
+            Self::Rejected(JobNotOpen(status)) => (
+                S::CONFLICT,
+                "JOB_NOT_OPEN",
+                "Job not open",
+                format!("The job is {}.", status.as_str()),
+                json!({ "current_status": status }),
+            ),
+            Self::Rejected(ApplicationNotPending(status)) => (
+                S::CONFLICT,
+                "APPLICATION_NOT_PENDING",
+                "Application not pending",
+                format!("The application is {}.", status.as_str()),
+                json!({ "current_status": status }),
+            ),
+            Self::Unavailable(_) => (
+                S::SERVICE_UNAVAILABLE,
+                "SERVICE_UNAVAILABLE",
+                "Service unavailable",
+                "Please retry shortly.".into(),
+                none,
+            ),
+            Self::Internal(_) => (
+                S::INTERNAL_SERVER_ERROR,
+                "INTERNAL_ERROR",
+                "Internal error",
+                "Something went wrong on our side.".into(),
+                none,
+            ),
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! The HTTP layer: who is calling, what they sent, and how answers and problems look.
+
+mod cursor;
+mod error;
+mod request;
+mod response;
+
+pub use cursor::{Cursor, CursorCodec};
+pub use error::ApiError;
+pub use request::{ListQuery, caller, json_body, path_id, query_param};
+pub use response::{created, json, list, problem};
+
+pub use lambda_http::{Body, Request, Response};

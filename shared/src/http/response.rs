@@ -1,0 +1,59 @@
+use super::ApiError;
+use super::cursor::Cursor;
+use http::{StatusCode, header};
+use lambda_http::{Body, Response};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+pub fn json(status: StatusCode, value: &impl Serialize) -> Response<Body> {
+    let body = serde_json::to_string(value).unwrap_or_else(|_| "{}".to_owned());
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::Text(body))
+        .unwrap_or_default()
+}
+
+pub fn created(location: String, value: &impl Serialize) -> Response<Body> {
+    let mut response = json(StatusCode::CREATED, value);
+    if let Ok(location) = location.parse() {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+}
+
+/// `{"items": [...], "next_cursor": ...}`, `next_cursor` null on the last page.
+pub fn list<T: Serialize>(items: &[T], next: Option<Cursor>) -> Response<Body> {
+    json(
+        StatusCode::OK,
+        &json!({ "items": items, "next_cursor": next.map(|c| c.0) }),
+    )
+}
+
+/// The RFC 9457 problem document for `error`.
+pub fn problem(error: &ApiError, instance: &str) -> Response<Body> {
+    let (status, code, title, detail, extra) = error.problem();
+    let mut body = json!({
+        "type": format!("https://marketplace.example/problems/{}", code.to_lowercase().replace('_', "-")),
+        "title": title,
+        "status": status.as_u16(),
+        "detail": detail,
+        "code": code,
+        "instance": instance,
+    });
+    if let (Value::Object(body), Value::Object(extra)) = (&mut body, extra) {
+        body.extend(extra);
+    }
+    let mut response = json(status, &body);
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/problem+json"),
+    );
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            http::HeaderValue::from_static("Bearer"),
+        );
+    }
+    response
+}

@@ -1,0 +1,61 @@
+//! Wiring from a runtime (Lambda or the local gateway) to a handler: one place decides how
+//! a request is logged and how an error becomes a problem response.
+
+use crate::App;
+use crate::http::{ApiError, problem};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response, service_fn};
+use std::future::Future;
+use tracing::Instrument;
+
+/// Runs one request through `handler`, turning any error into its problem response.
+pub async fn respond<F, Fut>(app: App, req: Request, handler: F) -> Response<Body>
+where
+    F: FnOnce(App, Request) -> Fut,
+    Fut: Future<Output = Result<Response<Body>, ApiError>>,
+{
+    let (request_id, route) = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => (
+            ctx.request_id.clone().unwrap_or_default(),
+            ctx.route_key.clone().unwrap_or_default(),
+        ),
+        _ => Default::default(),
+    };
+    let path = req.raw_http_path().to_owned();
+    let span = tracing::info_span!("request", %request_id, %route);
+    async move {
+        match handler(app, req).await {
+            Ok(response) => {
+                tracing::info!(status = response.status().as_u16(), "handled");
+                response
+            }
+            Err(error) => {
+                let response = problem(&error, &path);
+                let status = response.status().as_u16();
+                if status >= 500 {
+                    tracing::error!(status, error = ?error, "failed");
+                } else {
+                    tracing::info!(status, code = error.problem().1, "refused");
+                }
+                response
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// The whole `main` of an HTTP function: build the clients once, then serve.
+pub async fn serve_http<F, Fut>(handler: F) -> Result<(), lambda_http::Error>
+where
+    F: FnOnce(App, Request) -> Fut + Copy + Send + Sync + 'static,
+    Fut: Future<Output = Result<Response<Body>, ApiError>> + Send,
+{
+    crate::telemetry::init();
+    let app = App::from_env().await?;
+    lambda_http::run(service_fn(move |req: Request| {
+        let app = app.clone();
+        async move { Ok::<_, std::convert::Infallible>(respond(app, req, handler).await) }
+    }))
+    .await
+}

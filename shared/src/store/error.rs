@@ -1,0 +1,56 @@
+use crate::domain::Rejection;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The domain said no, decided by a condition expression.
+    #[error("rejected: {0:?}")]
+    Rejected(Rejection),
+    /// Throttling, a network failure or conflicts that outlasted the retries: worth
+    /// retrying later, so the API answers 503.
+    #[error("DynamoDB is unavailable")]
+    Unavailable(#[source] BoxError),
+    #[error("DynamoDB request failed")]
+    Failed(#[source] BoxError),
+    #[error("a stored item does not have the expected shape")]
+    Corrupt(#[from] serde_dynamo::Error),
+}
+
+const TRANSIENT_CODES: &[&str] = &[
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionConflictException",
+    "TransactionInProgressException",
+];
+
+impl<E, R> From<SdkError<E, R>> for StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    fn from(err: SdkError<E, R>) -> Self {
+        let transient = match &err {
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
+            SdkError::ServiceError(e) => {
+                e.err().code().is_some_and(|c| TRANSIENT_CODES.contains(&c))
+            }
+            _ => false,
+        };
+        if transient {
+            Self::Unavailable(Box::new(err))
+        } else {
+            Self::Failed(Box::new(err))
+        }
+    }
+}
+
+impl From<Rejection> for StoreError {
+    fn from(r: Rejection) -> Self {
+        Self::Rejected(r)
+    }
+}

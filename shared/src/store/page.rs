@@ -1,0 +1,31 @@
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+/// Where a Query stopped. Every key attribute of this table is a string, so the key is a
+/// plain string map that a cursor can carry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PageKey(BTreeMap<String, String>);
+
+impl PageKey {
+    pub(crate) fn from_dynamo(key: HashMap<String, AttributeValue>) -> Option<Self> {
+        key.into_iter()
+            .map(|(k, v)| v.as_s().ok().map(|s| (k, s.clone())))
+            .collect::<Option<BTreeMap<_, _>>>()
+            .map(Self)
+    }
+
+    pub(crate) fn into_dynamo(self) -> HashMap<String, AttributeValue> {
+        self.0
+            .into_iter()
+            .map(|(k, v)| (k, AttributeValue::S(v)))
+            .collect()
+    }
+}
+
+#[derive(Debug)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<PageKey>,
+}

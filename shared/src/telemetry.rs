@@ -1,0 +1,17 @@
+//! Structured JSON logs. Each request runs in a span carrying its request id, so every
+//! line it logs can be found by that id.
+
+use tracing_subscriber::EnvFilter;
+
+/// Installs the JSON subscriber once; later calls (tests, the local gateway) are no-ops.
+pub fn init() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_target(false)
+        .flatten_event(true)
+        .try_init();
+}
