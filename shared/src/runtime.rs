@@ -33,7 +33,7 @@ where
                 let response = problem(&error, &path);
                 let status = response.status().as_u16();
                 if status >= 500 {
-                    tracing::error!(status, error = ?error, "failed");
+                    tracing::error!(status, error = %chain(&error), "failed");
                 } else {
                     tracing::info!(status, code = error.problem().1, "refused");
                 }
@@ -58,4 +58,17 @@ where
         async move { Ok::<_, std::convert::Infallible>(respond(app, req, handler).await) }
     }))
     .await
+}
+
+/// An error and its sources, by their `Display` only: `Debug` of an SDK error can carry a
+/// raw response with item contents, which must not reach the logs.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
 }

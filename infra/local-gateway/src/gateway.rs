@@ -53,6 +53,16 @@ impl Gateway {
     /// Routes every `HttpApi` event of the template to its handler; a route without a
     /// handler is an error, so local and production cannot drift apart silently.
     pub fn new(config: GatewayConfig, template: &Template) -> Result<Self, GatewayError> {
+        let dynamo = stack::dynamo_client(&config.dynamodb_endpoint);
+        Self::with_client(dynamo, config, template)
+    }
+
+    /// As [`Gateway::new`], over a given DynamoDB client (tests use one that injects faults).
+    pub fn with_client(
+        dynamo: aws_sdk_dynamodb::Client,
+        config: GatewayConfig,
+        template: &Template,
+    ) -> Result<Self, GatewayError> {
         let routes = template
             .routes()
             .map_err(stack::StackError::from)?
@@ -63,7 +73,6 @@ impl Gateway {
                 Ok((route, handler))
             })
             .collect::<Result<Vec<_>, GatewayError>>()?;
-        let dynamo = stack::dynamo_client(&config.dynamodb_endpoint);
         let app = App::new(
             dynamo.clone(),
             &Config {

@@ -25,13 +25,16 @@ fn dynamo<E: std::fmt::Debug>(e: E) -> StackError {
 /// A client for DynamoDB Local. Credentials are dummies; DynamoDB Local runs with
 /// `-sharedDb`, so every access key sees the same tables.
 pub fn dynamo_client(endpoint: &str) -> Client {
-    let config = aws_sdk_dynamodb::Config::builder()
+    Client::from_conf(dynamo_config(endpoint).build())
+}
+
+/// The client configuration for DynamoDB Local, for callers that add to it.
+pub fn dynamo_config(endpoint: &str) -> aws_sdk_dynamodb::config::Builder {
+    aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("local", "local", None, None, "local"))
         .endpoint_url(endpoint)
-        .build();
-    Client::from_conf(config)
 }
 
 fn text<'a>(v: &'a Value, key: &str) -> Result<&'a str, StackError> {

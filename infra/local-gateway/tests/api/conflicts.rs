@@ -1,0 +1,151 @@
+//! DynamoDB Local runs one request at a time and never cancels a transaction for a
+//! conflict, so conflicts are injected: an HTTP client that answers the first
+//! TransactWriteItems calls with `TransactionConflict` before passing calls through.
+
+use crate::helpers::{TestApp, dynamodb_endpoint, s, spawn_app_with, str_of};
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+    SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_runtime_api::http::{Response, StatusCode};
+use aws_smithy_types::body::SdkBody;
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+#[derive(Debug, Clone)]
+struct ConflictFirst {
+    inner: SharedHttpClient,
+    /// Conflicts still to inject.
+    remaining: Arc<AtomicUsize>,
+    /// TransactWriteItems calls seen, injected or not.
+    transactions: Arc<AtomicUsize>,
+}
+
+#[derive(Debug)]
+struct ConflictConnector {
+    inner: SharedHttpConnector,
+    state: ConflictFirst,
+}
+
+impl HttpClient for ConflictFirst {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(ConflictConnector {
+            inner: self.inner.http_connector(settings, components),
+            state: self.clone(),
+        })
+    }
+}
+
+impl HttpConnector for ConflictConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let is_transaction = request
+            .headers()
+            .get("x-amz-target")
+            .is_some_and(|t| t.ends_with(".TransactWriteItems"));
+        if is_transaction {
+            self.state.transactions.fetch_add(1, Ordering::SeqCst);
+            let inject = self
+                .state
+                .remaining
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+            if inject {
+                let body = json!({
+                    "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+                    "message": "Transaction cancelled, please refer cancellation reasons for specific reasons [TransactionConflict, None, None, None, None, None]",
+                    "CancellationReasons": [
+                        {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"},
+                        {"Code": "None"}, {"Code": "None"}, {"Code": "None"}, {"Code": "None"}, {"Code": "None"}
+                    ]
+                });
+                let mut response = Response::new(
+                    StatusCode::try_from(400).unwrap(),
+                    SdkBody::from(body.to_string()),
+                );
+                response
+                    .headers_mut()
+                    .insert("content-type", "application/x-amz-json-1.0");
+                return HttpConnectorFuture::ready(Ok(response));
+            }
+        }
+        self.inner.call(request)
+    }
+}
+
+async fn app_with_conflicts(conflicts: usize) -> (TestApp, ConflictFirst) {
+    let injector = ConflictFirst {
+        inner: aws_smithy_http_client::Builder::new().build_http(),
+        remaining: Arc::new(AtomicUsize::new(0)),
+        transactions: Arc::new(AtomicUsize::new(0)),
+    };
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        local_gateway::stack::dynamo_config(&dynamodb_endpoint())
+            .http_client(injector.clone())
+            .build(),
+    );
+    let app = spawn_app_with(client).await;
+    injector.remaining.store(conflicts, Ordering::SeqCst);
+    (app, injector)
+}
+
+async fn job_with_application(app: &TestApp) -> (String, String) {
+    let job_id = str_of(&app.create_job("alice", json!({})).await, "job_id");
+    let application_id = str_of(&app.apply(&job_id, "bob", 700).await, "application_id");
+    (job_id, application_id)
+}
+
+#[tokio::test]
+async fn a_hire_cancelled_by_conflicts_is_retried_to_the_right_outcome() {
+    let (app, injector) = app_with_conflicts(0).await;
+    let (job_id, application_id) = job_with_application(&app).await;
+    injector.remaining.store(3, Ordering::SeqCst);
+    let before = injector.transactions.load(Ordering::SeqCst);
+
+    let hired = app
+        .hire("alice", &job_id, &application_id)
+        .await
+        .expect(200);
+
+    assert_eq!(
+        injector.remaining.load(Ordering::SeqCst),
+        0,
+        "all conflicts were hit"
+    );
+    assert_eq!(
+        injector.transactions.load(Ordering::SeqCst) - before,
+        4,
+        "3 conflicts, then the commit"
+    );
+    assert_eq!(hired["job"]["status"], "filled");
+    assert_eq!(app.items_with_sk("CONTRACT").await.len(), 1);
+    let job = app.item(&format!("JOB#{job_id}"), "JOB").await.unwrap();
+    assert_eq!(s(&job, "status"), "filled");
+}
+
+#[tokio::test]
+async fn conflicts_that_outlast_the_retries_are_503_and_change_nothing() {
+    let (app, injector) = app_with_conflicts(0).await;
+    let (job_id, application_id) = job_with_application(&app).await;
+    injector.remaining.store(1_000, Ordering::SeqCst);
+    let before = app.items().await;
+
+    let reply = app.hire("alice", &job_id, &application_id).await;
+
+    reply.expect_problem(503, "SERVICE_UNAVAILABLE");
+    assert!(
+        injector.remaining.load(Ordering::SeqCst) > 990,
+        "retries are bounded"
+    );
+    assert_eq!(app.items().await, before);
+    injector.remaining.store(0, Ordering::SeqCst);
+    app.hire("alice", &job_id, &application_id)
+        .await
+        .expect(200);
+}

@@ -1,0 +1,9 @@
+//! Black-box tests of the HTTP API: through the local gateway, against DynamoDB Local.
+
+mod applications;
+mod conflicts;
+mod helpers;
+mod hire;
+mod jobs;
+mod races;
+mod wiring;

@@ -1,0 +1,139 @@
+//! Real concurrency: many requests in flight at once against DynamoDB Local, then the final
+//! state of the table, not only the status codes.
+
+use crate::helpers::{TestApp, n, s, spawn_app, str_of};
+use futures::future::join_all;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+async fn open_job_with(app: &TestApp, openings: u32, applicants: usize) -> (String, Vec<String>) {
+    let job_id = str_of(
+        &app.create_job("alice", json!({"openings": openings})).await,
+        "job_id",
+    );
+    let applied = join_all((0..applicants).map(|i| {
+        let job_id = job_id.clone();
+        async move {
+            app.apply(&job_id, &format!("freelancer-{i}"), 100 + i as i64)
+                .await
+        }
+    }))
+    .await;
+    let ids = applied
+        .iter()
+        .map(|a| str_of(a, "application_id"))
+        .collect();
+    (job_id, ids)
+}
+
+/// Fires one hire per application, all at once; returns the count of each status code.
+async fn hire_all_at_once(
+    app: &TestApp,
+    job_id: &str,
+    applications: &[String],
+) -> BTreeMap<u16, usize> {
+    let replies = join_all(applications.iter().map(|id| app.hire("alice", job_id, id))).await;
+    let mut codes = BTreeMap::new();
+    for reply in &replies {
+        *codes.entry(reply.status).or_default() += 1;
+        if reply.status == 409 {
+            assert_eq!(reply.code(), "JOB_NOT_OPEN", "{reply:#?}");
+            assert_eq!(reply.body["current_status"], "filled");
+        }
+    }
+    codes
+}
+
+async fn assert_hired_exactly(app: &TestApp, job_id: &str, k: usize) {
+    let job = app.item(&format!("JOB#{job_id}"), "JOB").await.unwrap();
+    assert_eq!(
+        (s(&job, "status"), n(&job, "hired_count")),
+        ("filled".into(), k as i64)
+    );
+    let hired = app
+        .items_with_sk("JOB#APP#")
+        .await
+        .into_iter()
+        .filter(|a| s(a, "status") == "hired")
+        .count();
+    assert_eq!(hired, k, "hired applications");
+    let contracts = app
+        .items_with_sk("CONTRACT")
+        .await
+        .into_iter()
+        .filter(|c| s(c, "job_id") == job_id)
+        .count();
+    assert_eq!(contracts, k, "contracts");
+}
+
+#[tokio::test]
+async fn fifty_concurrent_hires_of_a_one_opening_job_make_exactly_one_hire() {
+    let app = spawn_app().await;
+    let (job_id, applications) = open_job_with(&app, 1, 50).await;
+    let codes = hire_all_at_once(&app, &job_id, &applications).await;
+    assert_eq!(codes, BTreeMap::from([(200, 1), (409, 49)]));
+    assert_hired_exactly(&app, &job_id, 1).await;
+}
+
+#[tokio::test]
+async fn fifty_concurrent_hires_of_a_three_opening_job_make_exactly_three() {
+    let app = spawn_app().await;
+    let (job_id, applications) = open_job_with(&app, 3, 50).await;
+    let codes = hire_all_at_once(&app, &job_id, &applications).await;
+    assert_eq!(codes, BTreeMap::from([(200, 3), (409, 47)]));
+    assert_hired_exactly(&app, &job_id, 3).await;
+}
+
+#[tokio::test]
+async fn fifty_concurrent_applications_by_one_freelancer_make_exactly_one() {
+    let app = spawn_app().await;
+    let job_id = str_of(&app.create_job("alice", json!({})).await, "job_id");
+    let path = format!("/jobs/{job_id}/applications");
+    let replies =
+        join_all((0..50).map(|i| app.post("bob", &path, json!({"bid_cents": 100 + i})))).await;
+    let created = replies.iter().filter(|r| r.status == 201).count();
+    let refused = replies
+        .iter()
+        .filter(|r| r.status == 409 && r.code() == "ALREADY_APPLIED")
+        .count();
+    assert_eq!((created, refused), (1, 49), "{replies:#?}");
+    assert_eq!(app.items_with_sk("JOB#APP#").await.len(), 1);
+    assert_eq!(app.items_with_sk("APPLICANT#").await.len(), 1);
+}
+
+#[tokio::test]
+async fn cancel_racing_hires_ends_in_one_consistent_outcome() {
+    for _ in 0..5 {
+        let app = spawn_app().await;
+        let (job_id, applications) = open_job_with(&app, 1, 10).await;
+        let cancel_path = format!("/jobs/{job_id}/cancel");
+        let cancel = app.post("alice", &cancel_path, json!({}));
+        let hires = join_all(applications.iter().map(|id| app.hire("alice", &job_id, id)));
+        let (cancel, hires) = tokio::join!(cancel, hires);
+        let hired = hires.iter().filter(|r| r.status == 200).count();
+        assert!(
+            hires.iter().all(|r| r.status == 200 || r.status == 409),
+            "{hires:#?}"
+        );
+
+        let job = app.item(&format!("JOB#{job_id}"), "JOB").await.unwrap();
+        let contracts = app.items_with_sk("CONTRACT").await.len();
+        let hired_apps = app
+            .items_with_sk("JOB#APP#")
+            .await
+            .iter()
+            .filter(|a| s(a, "status") == "hired")
+            .count();
+        match s(&job, "status").as_str() {
+            "cancelled" => {
+                assert_eq!(cancel.status, 200);
+                assert_eq!((hired, contracts, hired_apps), (0, 0, 0));
+            }
+            "filled" => {
+                cancel.expect_problem(409, "JOB_NOT_OPEN");
+                assert_eq!((hired, contracts, hired_apps), (1, 1, 1));
+            }
+            other => panic!("impossible final status {other}"),
+        }
+    }
+}
