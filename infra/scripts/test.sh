@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# `make test`: formatting and lints, cfn-lint on template.yaml, then every test against a
+# fresh in-memory DynamoDB Local that is stopped afterwards, pass or fail.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$root"
+state=.local/test
+mkdir -p "$state"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cfn-lint template.yaml"
+.venv/bin/cfn-lint template.yaml
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "build (the Runtime API tests run the function binaries)"
+cargo build --workspace --bins --tests
+
+port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+step "DynamoDB Local (in memory) on port $port"
+infra/scripts/dynamodb-local.sh start --port "$port" --in-memory \
+  --pid-file "$state/dynamodb.pid" --log "$state/dynamodb.log"
+trap 'infra/scripts/dynamodb-local.sh stop --pid-file "$state/dynamodb.pid"' EXIT
+
+step "cargo test"
+DYNAMODB_ENDPOINT="http://127.0.0.1:$port" cargo test --workspace --no-fail-fast
