@@ -29,8 +29,10 @@ case "$cmd" in
     [ -n "$jar" ] || { echo "dynamodb-local: DynamoDBLocal.jar not found in node_modules" >&2; exit 1; }
     [ ${#storage[@]} -gt 0 ] || storage=(-inMemory)
     lib="$(dirname "$jar")/DynamoDBLocal_lib"
-    nohup java "-Djava.library.path=$lib" -jar "$jar" -sharedDb -port "$port" "${storage[@]}" \
-      >"$log" 2>&1 &
+    # Run from the pid file's directory: DynamoDB Local drops a metadata file in its cwd.
+    log="$(cd "$(dirname "$log")" && pwd)/$(basename "$log")"
+    (cd "$(dirname "$pid_file")" && exec nohup java "-Djava.library.path=$lib" -jar "$jar" \
+      -sharedDb -port "$port" "${storage[@]}" >"$log" 2>&1) &
     echo $! >"$pid_file"
     for _ in $(seq 1 120); do
       if curl -s -o /dev/null "http://127.0.0.1:$port"; then
