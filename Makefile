@@ -4,6 +4,7 @@
 SHELL := /bin/bash
 PORT ?= 3000
 DYNAMODB_PORT ?= 8000
+SQS_PORT ?= 9324
 
 .PHONY: dev test deps lint token clean help
 
@@ -16,7 +17,7 @@ deps:
 	@infra/scripts/deps.sh
 
 dev: deps
-	@PORT=$(PORT) DYNAMODB_PORT=$(DYNAMODB_PORT) infra/scripts/dev.sh
+	@PORT=$(PORT) DYNAMODB_PORT=$(DYNAMODB_PORT) SQS_PORT=$(SQS_PORT) infra/scripts/dev.sh
 
 test: deps
 	@infra/scripts/test.sh

@@ -21,11 +21,21 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "build (the Runtime API tests run the function binaries)"
 cargo build --workspace --bins --tests
 
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-step "DynamoDB Local (in memory) on port $port"
-infra/scripts/dynamodb-local.sh start --port "$port" --in-memory \
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+stop() {
+  infra/scripts/dynamodb-local.sh stop --pid-file "$state/dynamodb.pid"
+  infra/scripts/sqs-local.sh stop --pid-file "$state/sqs.pid"
+}
+trap stop EXIT
+
+ddb_port="$(free_port)"
+step "DynamoDB Local (in memory) on port $ddb_port"
+infra/scripts/dynamodb-local.sh start --port "$ddb_port" --in-memory \
   --pid-file "$state/dynamodb.pid" --log "$state/dynamodb.log"
-trap 'infra/scripts/dynamodb-local.sh stop --pid-file "$state/dynamodb.pid"' EXIT
+sqs_port="$(free_port)"
+step "SQS emulator on port $sqs_port"
+infra/scripts/sqs-local.sh start --port "$sqs_port" --pid-file "$state/sqs.pid" --log "$state/sqs.log"
 
 step "cargo test"
-DYNAMODB_ENDPOINT="http://127.0.0.1:$port" cargo test --workspace --no-fail-fast
+DYNAMODB_ENDPOINT="http://127.0.0.1:$ddb_port" SQS_ENDPOINT="http://127.0.0.1:$sqs_port" \
+  cargo test --workspace --no-fail-fast

@@ -1,11 +1,19 @@
 //! Settings from the environment, read once at cold start. Endpoints and credentials come
-//! from the AWS SDK's own chain (`AWS_ENDPOINT_URL_DYNAMODB` points it at DynamoDB Local).
+//! from the AWS SDK's own chain (`AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_SQS` point
+//! it at the local stack).
+
+use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct Config {
     pub table_name: String,
     /// Signs list cursors so clients cannot forge or alter them.
     pub cursor_secret: String,
+    /// Where committed events go; functions that announce nothing may leave it unset.
+    pub queue_url: Option<String>,
+    /// How long an undispatched outbox event waits before the sweeper re-sends it: long
+    /// enough that the request that wrote it has finished sending it.
+    pub redrive_delay: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -13,16 +21,17 @@ pub struct Config {
 pub struct ConfigError(&'static str);
 
 impl Config {
+    pub const DEFAULT_REDRIVE_DELAY: Duration = Duration::from_secs(60);
+
     pub fn from_env() -> Result<Self, ConfigError> {
-        let var = |name: &'static str| {
-            std::env::var(name)
-                .ok()
-                .filter(|v| !v.is_empty())
-                .ok_or(ConfigError(name))
-        };
+        let var = |name: &'static str| std::env::var(name).ok().filter(|v| !v.is_empty());
         Ok(Self {
-            table_name: var("TABLE_NAME")?,
-            cursor_secret: var("CURSOR_SECRET")?,
+            table_name: var("TABLE_NAME").ok_or(ConfigError("TABLE_NAME"))?,
+            cursor_secret: var("CURSOR_SECRET").ok_or(ConfigError("CURSOR_SECRET"))?,
+            queue_url: var("QUEUE_URL"),
+            redrive_delay: var("REDRIVE_DELAY_SECS")
+                .and_then(|s| s.parse().ok())
+                .map_or(Self::DEFAULT_REDRIVE_DELAY, Duration::from_secs),
         })
     }
 }

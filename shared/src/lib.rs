@@ -6,6 +6,7 @@
 pub mod app;
 pub mod config;
 pub mod domain;
+pub mod events;
 pub mod handlers;
 pub mod http;
 pub mod runtime;

@@ -33,7 +33,7 @@ where
                 let response = problem(&error, &path);
                 let status = response.status().as_u16();
                 if status >= 500 {
-                    tracing::error!(status, error = %chain(&error), "failed");
+                    tracing::error!(status, error = %error_chain(&error), "failed");
                 } else {
                     tracing::info!(status, code = error.problem().1, "refused");
                 }
@@ -62,7 +62,7 @@ where
 
 /// An error and its sources, by their `Display` only: `Debug` of an SDK error can carry a
 /// raw response with item contents, which must not reach the logs.
-fn chain(error: &dyn std::error::Error) -> String {
+pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(e) = source {
@@ -71,4 +71,46 @@ fn chain(error: &dyn std::error::Error) -> String {
         source = e.source();
     }
     text
+}
+
+/// The whole `main` of the SQS consumer.
+pub async fn serve_sqs() -> Result<(), lambda_runtime::Error> {
+    crate::telemetry::init();
+    let app = App::from_env().await?;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<aws_lambda_events::event::sqs::SqsEvent>| {
+            let app = app.clone();
+            let span = tracing::info_span!("notify", request_id = %event.context.request_id);
+            async move {
+                Ok::<_, std::convert::Infallible>(crate::handlers::notify(app, event.payload).await)
+            }
+            .instrument(span)
+        },
+    ))
+    .await
+}
+
+/// The whole `main` of the scheduled sweeper: its time budget is the invocation's deadline.
+pub async fn serve_sweep() -> Result<(), lambda_runtime::Error> {
+    crate::telemetry::init();
+    let app = App::from_env().await?;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
+            let app = app.clone();
+            let span = tracing::info_span!("sweep", request_id = %event.context.request_id);
+            async move {
+                let left = std::time::SystemTime::UNIX_EPOCH
+                    + std::time::Duration::from_millis(event.context.deadline);
+                let budget = left
+                    .duration_since(std::time::SystemTime::now())
+                    .unwrap_or_default();
+                let deadline = std::time::Instant::now() + budget;
+                crate::handlers::sweep(&app, crate::time::now(), deadline)
+                    .await
+                    .map_err(|e| lambda_runtime::Error::from(error_chain(&e)))
+            }
+            .instrument(span)
+        },
+    ))
+    .await
 }

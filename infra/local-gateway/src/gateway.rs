@@ -25,8 +25,12 @@ const MAX_GATEWAY_BODY: usize = 10 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
     pub dynamodb_endpoint: String,
+    pub sqs_endpoint: String,
     pub table_name: String,
+    /// The events queue the handlers publish to; `None` leaves every event to the sweeper.
+    pub queue_url: Option<String>,
     pub cursor_secret: String,
+    pub redrive_delay: std::time::Duration,
     pub auth: Auth,
 }
 
@@ -36,7 +40,9 @@ pub struct Gateway {
     routes: Arc<Vec<(Route, Handler)>>,
     auth: Auth,
     dynamo: aws_sdk_dynamodb::Client,
+    sqs: aws_sdk_sqs::Client,
     table: String,
+    queue_url: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,12 +60,14 @@ impl Gateway {
     /// handler is an error, so local and production cannot drift apart silently.
     pub fn new(config: GatewayConfig, template: &Template) -> Result<Self, GatewayError> {
         let dynamo = stack::dynamo_client(&config.dynamodb_endpoint);
-        Self::with_client(dynamo, config, template)
+        let sqs = stack::sqs_client(&config.sqs_endpoint);
+        Self::with_clients(dynamo, sqs, config, template)
     }
 
-    /// As [`Gateway::new`], over a given DynamoDB client (tests use one that injects faults).
-    pub fn with_client(
+    /// As [`Gateway::new`], over given clients (tests use ones that inject faults).
+    pub fn with_clients(
         dynamo: aws_sdk_dynamodb::Client,
+        sqs: aws_sdk_sqs::Client,
         config: GatewayConfig,
         template: &Template,
     ) -> Result<Self, GatewayError> {
@@ -75,9 +83,12 @@ impl Gateway {
             .collect::<Result<Vec<_>, GatewayError>>()?;
         let app = App::new(
             dynamo.clone(),
+            sqs.clone(),
             &Config {
                 table_name: config.table_name.clone(),
                 cursor_secret: config.cursor_secret,
+                queue_url: config.queue_url.clone(),
+                redrive_delay: config.redrive_delay,
             },
         );
         Ok(Self {
@@ -85,7 +96,9 @@ impl Gateway {
             routes: Arc::new(routes),
             auth: config.auth,
             dynamo,
+            sqs,
             table: config.table_name,
+            queue_url: config.queue_url,
         })
     }
 
@@ -97,9 +110,14 @@ impl Gateway {
         &self.dynamo
     }
 
+    pub fn sqs(&self) -> &aws_sdk_sqs::Client {
+        &self.sqs
+    }
+
     pub fn router(self) -> Router {
         Router::new()
             .route("/_local/health", get(health))
+            .route("/_local/sweep", axum::routing::post(sweep))
             .fallback(proxy)
             .with_state(self)
     }
@@ -117,8 +135,29 @@ impl Gateway {
     }
 }
 
+async fn sweep(State(gw): State<Gateway>) -> AxumResponse {
+    match crate::worker::sweep_now(&gw.app).await {
+        Ok(report) => (StatusCode::OK, axum::Json(report)).into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"error": e})),
+        )
+            .into_response(),
+    }
+}
+
 async fn health(State(gw): State<Gateway>) -> AxumResponse {
-    if stack::table_ready(&gw.dynamo, &gw.table).await {
+    let queue_ready = match &gw.queue_url {
+        Some(url) => gw
+            .sqs
+            .get_queue_url()
+            .queue_name(url.rsplit('/').next().unwrap_or_default())
+            .send()
+            .await
+            .is_ok(),
+        None => true,
+    };
+    if queue_ready && stack::table_ready(&gw.dynamo, &gw.table).await {
         (
             StatusCode::OK,
             axum::Json(json!({"status": "ok", "table": gw.table})),

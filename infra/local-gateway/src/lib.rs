@@ -7,5 +7,6 @@ pub mod gateway;
 pub mod seed;
 pub mod stack;
 pub mod template;
+pub mod worker;
 
 pub use gateway::{Gateway, GatewayConfig};

@@ -50,6 +50,8 @@ async fn serve() -> Result<(), BoxError> {
     shared::telemetry::init();
     let port = env_or("PORT", "3000");
     let endpoint = env_or("DYNAMODB_ENDPOINT", "http://127.0.0.1:8000");
+    let sqs_endpoint = env_or("SQS_ENDPOINT", "http://127.0.0.1:9324");
+    let sweep_every = Duration::from_secs(env_or("SWEEP_INTERVAL_SECS", "10").parse()?);
     let table = env_or("TABLE_NAME", "marketplace-local");
     let template = match std::env::var("TEMPLATE") {
         Ok(path) => Template::load(path.as_ref())?,
@@ -70,15 +72,23 @@ async fn serve() -> Result<(), BoxError> {
             Err(e) => return Err(e.into()),
         }
     };
+    let sqs = stack::sqs_client(&sqs_endpoint);
+    // Failed messages come back after 5 s locally instead of the template's minutes.
+    let queues = stack::ensure_queues(&sqs, &table, &template, Duration::from_secs(5)).await?;
     let gateway = Gateway::new(
         GatewayConfig {
             dynamodb_endpoint: endpoint,
+            sqs_endpoint,
             table_name: table.clone(),
+            queue_url: Some(queues.url.clone()),
             cursor_secret: env_or("CURSOR_SECRET", "local-cursor-secret-not-for-production"),
+            redrive_delay: Duration::from_secs(env_or("REDRIVE_DELAY_SECS", "30").parse()?),
             auth: auth.clone(),
         },
         &template,
     )?;
+    local_gateway::worker::spawn_pump(gateway.app().clone(), sqs, queues.url.clone());
+    local_gateway::worker::spawn_sweeper(gateway.app().clone(), sweep_every);
     if created {
         seed::demo(gateway.app()).await?;
     }
@@ -89,7 +99,15 @@ async fn serve() -> Result<(), BoxError> {
         "Marketplace API on http://{addr} (table {table}{})",
         if created { ", demo data seeded" } else { "" }
     );
-    println!("Health: curl http://{addr}/_local/health");
+    println!(
+        "Health: curl http://{addr}/_local/health   Sweep now: curl -X POST http://{addr}/_local/sweep"
+    );
+    println!(
+        "Events queue {} (DLQ after {} receives); sweep every {}s",
+        queues.url,
+        queues.max_receive_count,
+        sweep_every.as_secs()
+    );
     for user in seed::DEMO_USERS {
         println!(
             "export TOKEN_{}={}",

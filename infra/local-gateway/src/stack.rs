@@ -149,3 +149,80 @@ pub async fn table_ready(client: &Client, table: &str) -> bool {
         .await
         .is_ok()
 }
+
+/// A client for the SQS emulator (moto's server), with the same dummy credentials.
+pub fn sqs_client(endpoint: &str) -> aws_sdk_sqs::Client {
+    let config = aws_sdk_sqs::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("local", "local", None, None, "local"))
+        .endpoint_url(endpoint)
+        .build();
+    aws_sdk_sqs::Client::from_conf(config)
+}
+
+#[derive(Debug, Clone)]
+pub struct Queues {
+    pub url: String,
+    pub dead_letter_url: String,
+    pub max_receive_count: u32,
+}
+
+/// Creates the events queue and its DLQ, named after `prefix`, with the template's redrive
+/// policy. `visibility` replaces the template's visibility timeout: locally a failed message
+/// should come back in seconds, not minutes.
+pub async fn ensure_queues(
+    sqs: &aws_sdk_sqs::Client,
+    prefix: &str,
+    template: &Template,
+    visibility: std::time::Duration,
+) -> Result<Queues, StackError> {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let queue = template.resource_properties("EventsQueue")?;
+    let max_receive_count = queue
+        .get("RedrivePolicy")
+        .and_then(|r| r.get("maxReceiveCount"))
+        .and_then(Value::as_u64)
+        .ok_or_else(|| {
+            StackError::Template(TemplateError::Shape(
+                "EventsQueue: no maxReceiveCount".into(),
+            ))
+        })? as u32;
+    let dlq = sqs
+        .create_queue()
+        .queue_name(format!("{prefix}-events-dlq"))
+        .send()
+        .await
+        .map_err(dynamo)?;
+    let dead_letter_url = dlq.queue_url.unwrap_or_default();
+    let dlq_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&dead_letter_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(dynamo)?
+        .attributes
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .unwrap_or_default();
+    let redrive = serde_json::json!({
+        "deadLetterTargetArn": dlq_arn,
+        "maxReceiveCount": max_receive_count.to_string(),
+    });
+    let main = sqs
+        .create_queue()
+        .queue_name(format!("{prefix}-events"))
+        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
+        .attributes(
+            QueueAttributeName::VisibilityTimeout,
+            visibility.as_secs().to_string(),
+        )
+        .send()
+        .await
+        .map_err(dynamo)?;
+    Ok(Queues {
+        url: main.queue_url.unwrap_or_default(),
+        dead_letter_url,
+        max_receive_count,
+    })
+}

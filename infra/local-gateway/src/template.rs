@@ -119,6 +119,14 @@ impl Template {
         Ok(routes)
     }
 
+    /// The `Properties` of the resource with this logical id.
+    pub fn resource_properties(&self, id: &str) -> Result<&Value, TemplateError> {
+        self.resources()
+            .find(|(k, _)| *k == id)
+            .and_then(|(_, r)| r.get("Properties"))
+            .ok_or_else(|| shape(format!("no resource {id} with Properties")))
+    }
+
     /// The `Properties` of the one `AWS::DynamoDB::Table`.
     pub fn table(&self) -> Result<&Value, TemplateError> {
         let mut tables = self.of_type("AWS::DynamoDB::Table");

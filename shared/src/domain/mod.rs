@@ -7,6 +7,7 @@ mod event;
 mod ids;
 mod job;
 mod money;
+mod notification;
 mod rejection;
 mod validation;
 
@@ -16,6 +17,7 @@ pub use event::{AuditEvent, Entity};
 pub use ids::{ApplicationId, ContractId, EventId, JobId, UserId};
 pub use job::{Description, ExpiresAt, Job, JobStatus, NewJob, Openings, Title};
 pub use money::{Cents, Currency};
+pub use notification::{CloseReason, EventKind, Notification, NotificationType, OutboxEvent};
 pub use rejection::Rejection;
 pub use validation::{FieldError, Fields};
 

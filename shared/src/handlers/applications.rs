@@ -21,8 +21,9 @@ pub async fn apply(app: App, req: Request) -> Answer {
     let job = app.store.job(id).await?.ok_or(ApiError::JobNotFound)?;
     job.check_may_apply(&freelancer, now)?;
     let application = bid.into_application(job.job_id, freelancer, now);
-    app.store.apply(&job, &application).await?;
+    let events = app.store.apply(&job, &application).await?;
     tracing::info!(job_id = %job.job_id, application_id = %application.application_id, "applied");
+    app.publisher.publish(&app.store, &events, now).await;
     Ok(created(
         format!(
             "/jobs/{}/applications/{}",
@@ -95,5 +96,6 @@ pub async fn hire(app: App, req: Request) -> Answer {
         job_status = hired.job.status.as_str(),
         "hired"
     );
+    app.publisher.publish(&app.store, &hired.events, now).await;
     Ok(json(StatusCode::OK, &hired))
 }

@@ -92,7 +92,8 @@ pub async fn cancel_job(app: App, req: Request) -> Answer {
     let now = time::now();
     let job = app.store.job(id).await?.ok_or(ApiError::JobNotFound)?;
     job.check_owner_may_change(&user, now)?;
-    let job = app.store.cancel_job(&job, &user, now).await?;
+    let (job, events) = app.store.cancel_job(&job, &user, now).await?;
     tracing::info!(job_id = %job.job_id, "job cancelled");
+    app.publisher.publish(&app.store, &events, now).await;
     Ok(json(StatusCode::OK, &job))
 }

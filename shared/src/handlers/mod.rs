@@ -3,9 +3,15 @@
 
 mod applications;
 mod jobs;
+mod me;
+pub mod notify;
+pub mod sweep;
 
 pub use applications::{apply, hire, list_applications, withdraw_application};
 pub use jobs::{cancel_job, create_job, get_job, list_jobs};
+pub use me::{list_my_applications, list_notifications, read_notification};
+pub use notify::notify;
+pub use sweep::sweep;
 
 use crate::App;
 use crate::http::ApiError;
@@ -31,6 +37,15 @@ pub const HTTP_HANDLERS: &[(&str, Handler)] = &[
         Box::pin(withdraw_application(a, r))
     }),
     ("hire", |a, r| Box::pin(hire(a, r))),
+    ("list-notifications", |a, r| {
+        Box::pin(list_notifications(a, r))
+    }),
+    ("read-notification", |a, r| {
+        Box::pin(read_notification(a, r))
+    }),
+    ("list-my-applications", |a, r| {
+        Box::pin(list_my_applications(a, r))
+    }),
 ];
 
 pub fn http_handler(name: &str) -> Option<Handler> {

@@ -21,6 +21,8 @@ pub enum ApiError {
     JobNotFound,
     #[error("application not found")]
     ApplicationNotFound,
+    #[error("notification not found")]
+    NotificationNotFound,
     #[error("rejected: {0:?}")]
     Rejected(Rejection),
     #[error("service unavailable")]
@@ -109,6 +111,13 @@ impl ApiError {
                 "APPLICATION_NOT_FOUND",
                 "Application not found",
                 "This job has no application with this id.".into(),
+                none,
+            ),
+            Self::NotificationNotFound => (
+                S::NOT_FOUND,
+                "NOTIFICATION_NOT_FOUND",
+                "Notification not found",
+                "You have no notification with this id.".into(),
                 none,
             ),
             Self::Rejected(NotJobOwner) => (

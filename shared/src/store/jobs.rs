@@ -4,8 +4,8 @@ use super::keys::{self, IndexKeys, Row};
 use super::transact::{TxError, reason_code};
 use super::{Page, PageKey, Store, StoreError};
 use crate::domain::{
-    Application, ApplicationId, ApplicationStatus, AuditEvent, Contract, Entity, Job, JobId,
-    JobStatus, Rejection, UserId,
+    Application, ApplicationId, ApplicationStatus, AuditEvent, CloseReason, Contract, Entity,
+    EventKind, Job, JobId, JobStatus, OutboxEvent, Rejection, UserId,
 };
 use crate::time::{self, Timestamp};
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
@@ -26,6 +26,9 @@ pub struct Hired {
     pub job: Job,
     pub application: Application,
     pub contract: Contract,
+    /// Committed with the hire; to be published.
+    #[serde(skip)]
+    pub events: Vec<OutboxEvent>,
 }
 
 /// What one hire transaction found.
@@ -35,7 +38,7 @@ enum HireAttempt {
     Stale(Job),
 }
 
-fn s(v: impl Into<String>) -> AttributeValue {
+pub(super) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
@@ -47,29 +50,31 @@ fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
     StoreError::Failed(Box::new(e))
 }
 
-fn values<const N: usize>(pairs: [(&str, AttributeValue); N]) -> HashMap<String, AttributeValue> {
+pub(super) fn values<const N: usize>(
+    pairs: [(&str, AttributeValue); N],
+) -> HashMap<String, AttributeValue> {
     pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
 
-fn names<const N: usize>(pairs: [(&str, &str); N]) -> HashMap<String, String> {
+pub(super) fn names<const N: usize>(pairs: [(&str, &str); N]) -> HashMap<String, String> {
     pairs
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect()
 }
 
-fn old_item<T: DeserializeOwned>(reason: &CancellationReason) -> Option<T> {
+pub(super) fn old_item<T: DeserializeOwned>(reason: &CancellationReason) -> Option<T> {
     reason
         .item()
         .and_then(|item| serde_dynamo::from_item(item.clone()).ok())
 }
 
-fn failed(reason: Option<&CancellationReason>) -> bool {
+pub(super) fn failed(reason: Option<&CancellationReason>) -> bool {
     reason.is_some_and(|r| reason_code(r) == "ConditionalCheckFailed")
 }
 
 impl Store {
-    fn put<T: Serialize>(
+    pub(super) fn put<T: Serialize>(
         &self,
         pk: String,
         sk: String,
@@ -94,7 +99,11 @@ impl Store {
 
     /// Audit events live in the job's item collection, so a job's whole history, its
     /// applications' and its contracts' included, is one Query.
-    fn audit(&self, job_id: JobId, event: &AuditEvent) -> Result<TransactWriteItem, StoreError> {
+    pub(super) fn audit(
+        &self,
+        job_id: JobId,
+        event: &AuditEvent,
+    ) -> Result<TransactWriteItem, StoreError> {
         self.put(
             keys::job_pk(job_id),
             keys::event_sk(event.event_id),
@@ -104,7 +113,7 @@ impl Store {
         )
     }
 
-    fn update(
+    pub(super) fn update(
         &self,
         key: (String, String),
         expression: &str,
@@ -143,7 +152,7 @@ impl Store {
         Ok(out.item.map(serde_dynamo::from_item).transpose()?)
     }
 
-    async fn page<T: DeserializeOwned>(
+    pub(super) async fn page<T: DeserializeOwned>(
         &self,
         query: QueryFluentBuilder,
         limit: u32,
@@ -293,7 +302,11 @@ impl Store {
 
     /// Applies to an open job. The guard item (one per job and freelancer) makes a second
     /// application impossible, however many race.
-    pub async fn apply(&self, job: &Job, application: &Application) -> Result<(), StoreError> {
+    pub async fn apply(
+        &self,
+        job: &Job,
+        application: &Application,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
         let now = application.created_at;
         let job_check = ConditionCheck::builder()
             .table_name(self.table())
@@ -341,8 +354,20 @@ impl Store {
             )?,
             self.audit(job.job_id, &event)?,
         ];
+        let mut items = items;
+        let events = vec![OutboxEvent::new(
+            EventKind::ApplicationReceived {
+                job_id: job.job_id,
+                application_id: application.application_id,
+                owner_id: job.owner_id.clone(),
+            },
+            now,
+        )];
+        for e in &events {
+            items.push(self.outbox_put(e)?);
+        }
         match self.transact(items).await {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(events),
             Err(TxError::Store(e)) => Err(e),
             Err(TxError::Cancelled(reasons)) => {
                 if failed(reasons.first()) {
@@ -421,7 +446,7 @@ impl Store {
         job: &Job,
         caller: &UserId,
         now: Timestamp,
-    ) -> Result<Job, StoreError> {
+    ) -> Result<(Job, Vec<OutboxEvent>), StoreError> {
         let mut after = job.clone();
         after.status = JobStatus::Cancelled;
         after.version += 1;
@@ -455,8 +480,19 @@ impl Store {
             )?,
             self.audit(job.job_id, &event)?,
         ];
+        let mut items = items;
+        let events = vec![OutboxEvent::new(
+            EventKind::JobClosed {
+                job_id: job.job_id,
+                reason: CloseReason::Cancelled,
+            },
+            now,
+        )];
+        for e in &events {
+            items.push(self.outbox_put(e)?);
+        }
         match self.transact(items).await {
-            Ok(()) => Ok(after),
+            Ok(()) => Ok((after, events)),
             Err(TxError::Store(e)) => Err(e),
             Err(TxError::Cancelled(reasons)) => {
                 let current: Job = reasons
@@ -592,12 +628,34 @@ impl Store {
         for event in &events {
             items.push(self.audit(job.job_id, event)?);
         }
+        let mut announcements = vec![OutboxEvent::new(
+            EventKind::Hired {
+                job_id: job.job_id,
+                application_id: application.application_id,
+                contract_id: contract.contract_id,
+                freelancer_id: application.freelancer_id.clone(),
+            },
+            now,
+        )];
+        if job_after.status == JobStatus::Filled {
+            announcements.push(OutboxEvent::new(
+                EventKind::JobClosed {
+                    job_id: job.job_id,
+                    reason: CloseReason::Filled,
+                },
+                now,
+            ));
+        }
+        for event in &announcements {
+            items.push(self.outbox_put(event)?);
+        }
 
         match self.transact(items).await {
             Ok(()) => Ok(HireAttempt::Hired(Box::new(Hired {
                 job: job_after,
                 application: application_after,
                 contract,
+                events: announcements,
             }))),
             Err(TxError::Store(e)) => Err(e),
             Err(TxError::Cancelled(reasons)) => {

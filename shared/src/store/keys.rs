@@ -11,6 +11,30 @@ pub const SK: &str = "SK";
 pub const USER_INDEX: &str = "UserIndex";
 /// Jobs by status, newest first: the public board.
 pub const BOARD_INDEX: &str = "BoardIndex";
+/// Sparse: only work the sweeper must do carries `DUEPK`/`DUESK`.
+pub const DUE_INDEX: &str = "DueIndex";
+pub const DUE_OUTBOX: &str = "DUE#OUTBOX";
+
+pub fn outbox_pk(id: EventId) -> String {
+    format!("OUTBOX#{id}")
+}
+
+pub const OUTBOX_SK: &str = "OUTBOX";
+
+pub fn user_pk(user: &UserId) -> String {
+    format!("USER#{user}")
+}
+
+pub fn notification_sk(id: EventId) -> String {
+    format!("NOTIF#{id}")
+}
+
+pub const NOTIFICATION_SK_PREFIX: &str = "NOTIF#";
+
+/// Only unread notifications carry this UserIndex key, so `unread=true` reads no read ones.
+pub fn unread(user: &UserId) -> String {
+    format!("UNREAD#{user}")
+}
 
 pub fn job_pk(id: JobId) -> String {
     format!("JOB#{id}")
@@ -69,6 +93,10 @@ pub struct IndexKeys {
     pub gsi2pk: Option<String>,
     #[serde(rename = "GSI2SK", skip_serializing_if = "Option::is_none")]
     pub gsi2sk: Option<String>,
+    #[serde(rename = "DUEPK", skip_serializing_if = "Option::is_none")]
+    pub duepk: Option<String>,
+    #[serde(rename = "DUESK", skip_serializing_if = "Option::is_none")]
+    pub duesk: Option<String>,
 }
 
 impl IndexKeys {
@@ -79,6 +107,7 @@ impl IndexKeys {
             gsi1sk: Some(sort.clone()),
             gsi2pk: Some(board(job.status)),
             gsi2sk: Some(sort),
+            ..Self::default()
         }
     }
 }

@@ -3,13 +3,16 @@
 //! decides a race with a read.
 
 mod error;
+mod inbox;
 mod jobs;
 pub mod keys;
+mod outbox;
 mod page;
 mod transact;
 
 pub use error::StoreError;
 pub use jobs::Hired;
+pub use outbox::OutboxRow;
 pub use page::{Page, PageKey};
 
 use aws_sdk_dynamodb::Client;

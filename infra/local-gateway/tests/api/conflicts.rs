@@ -2,7 +2,7 @@
 //! conflict, so conflicts are injected: an HTTP client that answers the first
 //! TransactWriteItems calls with `TransactionConflict` before passing calls through.
 
-use crate::helpers::{TestApp, dynamodb_endpoint, s, spawn_app_with, str_of};
+use crate::helpers::{Options, TestApp, dynamodb_endpoint, s, spawn_app_with, str_of};
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
     SharedHttpConnector,
@@ -90,7 +90,11 @@ async fn app_with_conflicts(conflicts: usize) -> (TestApp, ConflictFirst) {
             .http_client(injector.clone())
             .build(),
     );
-    let app = spawn_app_with(client).await;
+    let app = spawn_app_with(Options {
+        dynamo: Some(client),
+        ..Options::default()
+    })
+    .await;
     injector.remaining.store(conflicts, Ordering::SeqCst);
     (app, injector)
 }

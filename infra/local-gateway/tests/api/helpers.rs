@@ -15,6 +15,23 @@ pub struct TestApp {
     pub dynamo: Client,
     pub table: String,
     pub auth: Auth,
+    pub sqs: aws_sdk_sqs::Client,
+    pub queues: stack::Queues,
+    /// Handlers over working clients, for running `sweep` and `notify` directly.
+    pub app: shared::App,
+}
+
+/// How a test app differs from the local stack. By default the queue is not fed to
+/// `notify` in the background: a test that compares table snapshots must not race the
+/// consumer; tests that want delivery call `drain_queue`.
+#[derive(Default)]
+pub struct Options {
+    /// The DynamoDB client the HTTP handlers use.
+    pub dynamo: Option<Client>,
+    /// The SQS endpoint the HTTP handlers publish to (an unreachable one: SQS is down).
+    pub sqs_endpoint: Option<String>,
+    /// Whether the queue is fed to `notify` in the background, as in `make dev`.
+    pub pump: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -56,13 +73,18 @@ pub fn dynamodb_endpoint() -> String {
     )
 }
 
-pub async fn spawn_app() -> TestApp {
-    spawn_app_with(stack::dynamo_client(&dynamodb_endpoint())).await
+pub fn sqs_endpoint() -> String {
+    std::env::var("SQS_ENDPOINT").expect(
+        "SQS_ENDPOINT is not set: run the tests with `make test`, which starts the SQS emulator",
+    )
 }
 
-/// A test app whose handlers use `handler_client` (e.g. one that injects faults); setup and
-/// inspection use a plain client.
-pub async fn spawn_app_with(handler_client: Client) -> TestApp {
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+/// A test app on its own table and queues; setup and inspection always use working clients.
+pub async fn spawn_app_with(options: Options) -> TestApp {
     shared::telemetry::init();
     let endpoint = dynamodb_endpoint();
     let template = Template::load_default().expect("template.yaml loads");
@@ -71,18 +93,39 @@ pub async fn spawn_app_with(handler_client: Client) -> TestApp {
     stack::ensure_table(&dynamo, &table, &template)
         .await
         .expect("table created from template.yaml");
+    let sqs = stack::sqs_client(&sqs_endpoint());
+    // A one-second visibility timeout: a failed message is received again quickly.
+    let queues = stack::ensure_queues(&sqs, &table, &template, std::time::Duration::from_secs(1))
+        .await
+        .expect("queues created from template.yaml");
     let auth = Auth::new("test-secret-that-is-at-least-32-bytes-long");
-    let gateway = Gateway::with_client(
-        handler_client,
+    let config = GatewayConfig {
+        dynamodb_endpoint: endpoint.clone(),
+        sqs_endpoint: options.sqs_endpoint.clone().unwrap_or_else(sqs_endpoint),
+        table_name: table.clone(),
+        queue_url: Some(queues.url.clone()),
+        cursor_secret: "test-cursor-secret".into(),
+        redrive_delay: std::time::Duration::from_secs(60),
+        auth: auth.clone(),
+    };
+    let handler_dynamo = options
+        .dynamo
+        .unwrap_or_else(|| stack::dynamo_client(&endpoint));
+    let handler_sqs = stack::sqs_client(&config.sqs_endpoint);
+    let gateway = Gateway::with_clients(handler_dynamo, handler_sqs, config.clone(), &template)
+        .expect("every route has a handler");
+    let working = Gateway::new(
         GatewayConfig {
-            dynamodb_endpoint: endpoint,
-            table_name: table.clone(),
-            cursor_secret: "test-cursor-secret".into(),
-            auth: auth.clone(),
+            sqs_endpoint: sqs_endpoint(),
+            ..config
         },
         &template,
     )
     .expect("every route has a handler");
+    let app = working.app().clone();
+    if options.pump {
+        local_gateway::worker::spawn_pump(app.clone(), sqs.clone(), queues.url.clone());
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = gateway.spawn(listener).await.unwrap();
     TestApp {
@@ -91,6 +134,9 @@ pub async fn spawn_app_with(handler_client: Client) -> TestApp {
         dynamo,
         table,
         auth,
+        sqs,
+        queues,
+        app,
     }
 }
 
@@ -269,4 +315,68 @@ pub fn str_of(v: &Value, name: &str) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("no {name} in {v}"))
         .to_owned()
+}
+
+impl TestApp {
+    /// The user's inbox, read from the table.
+    pub async fn inbox(&self, user: &str) -> Vec<Item> {
+        self.items()
+            .await
+            .into_iter()
+            .filter(|i| s(i, "PK") == format!("USER#{user}") && s(i, "SK").starts_with("NOTIF#"))
+            .collect()
+    }
+
+    /// Undispatched outbox events: those still in the due index.
+    pub async fn undispatched(&self) -> Vec<Item> {
+        self.items()
+            .await
+            .into_iter()
+            .filter(|i| s(i, "SK") == "OUTBOX" && i.contains_key("DUEPK"))
+            .collect()
+    }
+
+    /// Messages waiting in a queue (visible or in flight).
+    pub async fn queue_depth(&self, url: &str) -> usize {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let attrs = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(A::ApproximateNumberOfMessages)
+            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .expect("queue attributes")
+            .attributes
+            .unwrap_or_default();
+        [
+            A::ApproximateNumberOfMessages,
+            A::ApproximateNumberOfMessagesNotVisible,
+        ]
+        .iter()
+        .map(|a| {
+            attrs
+                .get(a)
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(0)
+        })
+        .sum()
+    }
+
+    /// Feeds the queue to `notify` until it stays empty.
+    pub async fn drain_queue(&self) {
+        let mut empty_polls = 0;
+        while empty_polls < 2 {
+            let n = local_gateway::worker::pump_once(
+                &self.app,
+                &self.sqs,
+                &self.queues.url,
+                std::time::Duration::from_secs(0),
+            )
+            .await
+            .expect("pump");
+            empty_polls = if n == 0 { empty_polls + 1 } else { 0 };
+        }
+    }
 }

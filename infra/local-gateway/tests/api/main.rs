@@ -5,5 +5,6 @@ mod conflicts;
 mod helpers;
 mod hire;
 mod jobs;
+mod notifications;
 mod races;
 mod wiring;

@@ -1,0 +1,330 @@
+//! Notifications through the real outbox, the SQS emulator, `notify` and `sweep`.
+
+use crate::helpers::{Item, Options, TestApp, s, spawn_app, spawn_app_with, str_of};
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use futures::future::join_all;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+fn types(inbox: &[Item]) -> Vec<String> {
+    let mut t: Vec<String> = inbox.iter().map(|n| s(n, "type")).collect();
+    t.sort();
+    t
+}
+
+async fn job_with_applicants(app: &TestApp, n: usize) -> (String, Vec<String>) {
+    let job_id = str_of(&app.create_job("alice", json!({})).await, "job_id");
+    let mut ids = Vec::new();
+    for i in 0..n {
+        ids.push(str_of(
+            &app.apply(&job_id, &format!("f{i}"), 100 + i as i64).await,
+            "application_id",
+        ));
+    }
+    (job_id, ids)
+}
+
+/// Runs `sweep` as if `ahead` had passed, with a full time budget.
+async fn sweep_later(app: &TestApp, ahead: Duration) -> shared::handlers::sweep::SweepReport {
+    let now = shared::time::now() + chrono::Duration::from_std(ahead).unwrap();
+    shared::handlers::sweep(&app.app, now, Instant::now() + Duration::from_secs(30))
+        .await
+        .expect("sweep")
+}
+
+fn sqs_event(bodies: &[String]) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    for (i, body) in bodies.iter().enumerate() {
+        let mut m = SqsMessage::default();
+        m.message_id = Some(format!("m{i}"));
+        m.body = Some(body.clone());
+        event.records.push(m);
+    }
+    event
+}
+
+/// Every outbox event body in the table.
+async fn outbox_bodies(app: &TestApp) -> Vec<String> {
+    app.items_with_sk("OUTBOX")
+        .await
+        .iter()
+        .map(|i| s(i, "body"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_hire_notifies_the_hired_the_rejected_and_the_owner_exactly_once() {
+    let app = spawn_app().await;
+    let (job_id, applications) = job_with_applicants(&app, 4).await;
+    app.hire("alice", &job_id, &applications[0])
+        .await
+        .expect(200);
+    app.drain_queue().await;
+
+    assert_eq!(types(&app.inbox("f0").await), ["hired"]);
+    for f in ["f1", "f2", "f3"] {
+        assert_eq!(types(&app.inbox(f).await), ["application_rejected"], "{f}");
+    }
+    assert_eq!(
+        types(&app.inbox("alice").await),
+        vec!["application_received"; 4]
+    );
+    let statuses: Vec<String> = app
+        .items_with_sk("JOB#APP#")
+        .await
+        .iter()
+        .map(|a| s(a, "status"))
+        .collect();
+    assert_eq!(statuses.iter().filter(|s| *s == "rejected").count(), 3);
+    assert!(
+        app.undispatched().await.is_empty(),
+        "every event was marked dispatched"
+    );
+
+    // Through the API: newest first, unread filter, mark read, nobody else's.
+    let inbox = app.get("f0", "/me/notifications").await.expect(200);
+    let notification = &inbox["items"][0];
+    assert_eq!(notification["type"], "hired");
+    assert_eq!(notification["read"], false);
+    assert_eq!(notification["job_id"], job_id.as_str());
+    let id = str_of(notification, "notification_id");
+    app.post("f1", &format!("/me/notifications/{id}/read"), json!({}))
+        .await
+        .expect_problem(404, "NOTIFICATION_NOT_FOUND");
+    let read = app
+        .post("f0", &format!("/me/notifications/{id}/read"), json!({}))
+        .await
+        .expect(200);
+    assert_eq!(read["read"], true);
+    let unread = app
+        .get("f0", "/me/notifications?unread=true")
+        .await
+        .expect(200);
+    assert!(unread["items"].as_array().unwrap().is_empty());
+    assert_eq!(
+        app.get("f0", "/me/notifications").await.expect(200)["items"][0]["read"],
+        true
+    );
+    app.get("f0", "/me/notifications?unread=maybe")
+        .await
+        .expect_problem(400, "VALIDATION_FAILED");
+
+    let mine = app.get("f1", "/me/applications").await.expect(200);
+    assert_eq!(mine["items"][0]["status"], "rejected");
+    assert_eq!(mine["items"][0]["application_id"], applications[1].as_str());
+}
+
+#[tokio::test]
+async fn with_sqs_down_the_hire_succeeds_and_the_sweeper_delivers_later() {
+    let app = spawn_app_with(Options {
+        sqs_endpoint: Some("http://127.0.0.1:9".into()),
+        ..Options::default()
+    })
+    .await;
+    let (job_id, applications) = job_with_applicants(&app, 3).await;
+    let hired = app
+        .hire("alice", &job_id, &applications[0])
+        .await
+        .expect(200);
+    assert_eq!(hired["job"]["status"], "filled");
+
+    assert!(app.inbox("f0").await.is_empty(), "nothing delivered yet");
+    assert_eq!(app.queue_depth(&app.queues.url).await, 0);
+    // Three application_received, hired, job closed: all still due.
+    assert_eq!(app.undispatched().await.len(), 5);
+
+    // Not yet due: the sweeper leaves them to the requests that wrote them.
+    assert_eq!(sweep_later(&app, Duration::ZERO).await.redriven, 0);
+    let report = sweep_later(&app, Duration::from_secs(120)).await;
+    assert_eq!(report.redriven, 5);
+    assert!(app.undispatched().await.is_empty());
+    app.drain_queue().await;
+
+    assert_eq!(types(&app.inbox("f0").await), ["hired"]);
+    assert_eq!(types(&app.inbox("f1").await), ["application_rejected"]);
+    assert_eq!(types(&app.inbox("f2").await), ["application_rejected"]);
+    assert_eq!(
+        types(&app.inbox("alice").await),
+        vec!["application_received"; 3]
+    );
+    // A second sweep finds nothing.
+    assert_eq!(
+        sweep_later(&app, Duration::from_secs(240)).await.redriven,
+        0
+    );
+}
+
+#[tokio::test]
+async fn redelivered_messages_and_replayed_batches_notify_once() {
+    let app = spawn_app().await;
+    let (job_id, applications) = job_with_applicants(&app, 3).await;
+    app.hire("alice", &job_id, &applications[0])
+        .await
+        .expect(200);
+    let bodies = outbox_bodies(&app).await;
+    assert_eq!(bodies.len(), 5);
+
+    // The same message twice in one batch, then the whole batch again after a "crash"
+    // that applied only its first half.
+    let doubled: Vec<String> = bodies.iter().flat_map(|b| [b.clone(), b.clone()]).collect();
+    let half = shared::handlers::notify(app.app.clone(), sqs_event(&bodies[..2])).await;
+    assert!(half.batch_item_failures.is_empty());
+    let full = shared::handlers::notify(app.app.clone(), sqs_event(&doubled)).await;
+    assert!(full.batch_item_failures.is_empty());
+    let again = shared::handlers::notify(app.app.clone(), sqs_event(&bodies)).await;
+    assert!(again.batch_item_failures.is_empty());
+    // And the real queue delivers its own copies too.
+    app.drain_queue().await;
+
+    assert_eq!(types(&app.inbox("f0").await), ["hired"]);
+    assert_eq!(types(&app.inbox("f1").await), ["application_rejected"]);
+    assert_eq!(types(&app.inbox("f2").await), ["application_rejected"]);
+    assert_eq!(
+        types(&app.inbox("alice").await),
+        vec!["application_received"; 3]
+    );
+    let rejections = app
+        .items_with_sk("EVENT#")
+        .await
+        .iter()
+        .filter(|e| s(e, "action") == "rejected")
+        .count();
+    assert_eq!(rejections, 2, "each rejection happened once");
+}
+
+#[tokio::test]
+async fn a_malformed_message_fails_alone_and_ends_in_the_dead_letter_queue() {
+    let app = spawn_app().await;
+    let (job_id, applications) = job_with_applicants(&app, 2).await;
+    app.drain_queue().await;
+    app.post("alice", &format!("/jobs/{job_id}/cancel"), json!({}))
+        .await
+        .expect(200);
+    let cancel_event = outbox_bodies(&app)
+        .await
+        .into_iter()
+        .find(|b| b.contains("job_closed"))
+        .unwrap();
+
+    let batch = sqs_event(&[
+        "{not an event".to_owned(),
+        cancel_event.clone(),
+        json!({"type": "unknown"}).to_string(),
+    ]);
+    let response = shared::handlers::notify(app.app.clone(), batch).await;
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, ["m0", "m2"]);
+    assert_eq!(types(&app.inbox("f0").await), ["application_rejected"]);
+    assert_eq!(types(&app.inbox("f1").await), ["application_rejected"]);
+    let _ = applications;
+
+    // Through the queue: the poison message is received max_receive_count times, then moved.
+    app.sqs
+        .send_message()
+        .queue_url(&app.queues.url)
+        .message_body("{not an event")
+        .send()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while app.queue_depth(&app.queues.dead_letter_url).await == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "poison message never reached the DLQ"
+        );
+        local_gateway::worker::pump_once(
+            &app.app,
+            &app.sqs,
+            &app.queues.url,
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(app.queue_depth(&app.queues.dead_letter_url).await, 1);
+    assert_eq!(app.queue_depth(&app.queues.url).await, 0);
+}
+
+#[tokio::test]
+async fn two_sweeps_at_once_deliver_every_event_once() {
+    let app = spawn_app_with(Options {
+        sqs_endpoint: Some("http://127.0.0.1:9".into()),
+        ..Options::default()
+    })
+    .await;
+    let mut jobs = Vec::new();
+    for _ in 0..4 {
+        jobs.push(job_with_applicants(&app, 3).await);
+    }
+    for (job_id, applications) in &jobs {
+        app.hire("alice", job_id, &applications[0])
+            .await
+            .expect(200);
+    }
+    let due = app.undispatched().await.len();
+    assert_eq!(due, 4 * 5);
+
+    let (a, b) = tokio::join!(
+        sweep_later(&app, Duration::from_secs(120)),
+        sweep_later(&app, Duration::from_secs(120))
+    );
+    assert_eq!(
+        a.redriven + b.redriven,
+        due,
+        "every event sent once: {a:?} {b:?}"
+    );
+    assert!(app.undispatched().await.is_empty());
+    app.drain_queue().await;
+    for i in 0..3 {
+        let inbox = app.inbox(&format!("f{i}")).await;
+        let expected = if i == 0 {
+            "hired"
+        } else {
+            "application_rejected"
+        };
+        assert_eq!(types(&inbox), vec![expected; 4], "f{i}");
+    }
+    assert_eq!(app.inbox("alice").await.len(), 12);
+}
+
+#[tokio::test]
+async fn a_job_with_three_hundred_applicants_rejects_and_notifies_every_other_one() {
+    let app = spawn_app().await;
+    let job_id = str_of(&app.create_job("alice", json!({})).await, "job_id");
+    let path = format!("/jobs/{job_id}/applications");
+    let mut ids = Vec::new();
+    for chunk in (0..300).collect::<Vec<_>>().chunks(25) {
+        let replies = join_all(chunk.iter().map(|i| {
+            let user = format!("f{i}");
+            let (app, path) = (&app, &path);
+            async move { app.post(&user, path, json!({"bid_cents": 100})).await }
+        }))
+        .await;
+        ids.extend(
+            replies
+                .into_iter()
+                .map(|r| str_of(&r.expect(201), "application_id")),
+        );
+    }
+    app.hire("alice", &job_id, &ids[0]).await.expect(200);
+    app.drain_queue().await;
+
+    let applications = app.items_with_sk("JOB#APP#").await;
+    let rejected = applications
+        .iter()
+        .filter(|a| s(a, "status") == "rejected")
+        .count();
+    assert_eq!(rejected, 299);
+    let notified = app
+        .items()
+        .await
+        .iter()
+        .filter(|i| s(i, "SK").starts_with("NOTIF#") && s(i, "type") == "application_rejected")
+        .count();
+    assert_eq!(notified, 299);
+    assert_eq!(types(&app.inbox("f0").await), ["hired"]);
+}

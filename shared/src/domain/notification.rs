@@ -1,0 +1,215 @@
+use super::{ApplicationId, ContractId, EventId, JobId, UserId};
+use crate::time::{self, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// Something that happened that others must hear of. It is written to the outbox in the
+/// same transaction as the change, so it exists exactly when the change does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxEvent {
+    pub event_id: EventId,
+    #[serde(with = "time::rfc3339")]
+    pub created_at: Timestamp,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    ApplicationReceived {
+        job_id: JobId,
+        application_id: ApplicationId,
+        owner_id: UserId,
+    },
+    Hired {
+        job_id: JobId,
+        application_id: ApplicationId,
+        contract_id: ContractId,
+        freelancer_id: UserId,
+    },
+    /// The job left `open`: each pending application is rejected and its applicant told.
+    JobClosed { job_id: JobId, reason: CloseReason },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloseReason {
+    Filled,
+    Cancelled,
+    Expired,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationType {
+    ApplicationReceived,
+    Hired,
+    ApplicationRejected,
+}
+
+/// One inbox entry. Its id is the id of the event it announces: a user gets at most one
+/// notification per event, which is what makes redelivery harmless.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    pub notification_id: EventId,
+    pub recipient_id: UserId,
+    #[serde(rename = "type")]
+    pub kind: NotificationType,
+    pub message: String,
+    pub read: bool,
+    pub job_id: JobId,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub application_id: Option<ApplicationId>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub contract_id: Option<ContractId>,
+    #[serde(with = "time::rfc3339")]
+    pub created_at: Timestamp,
+}
+
+impl OutboxEvent {
+    pub fn new(kind: EventKind, at: Timestamp) -> Self {
+        Self {
+            event_id: EventId::at(at),
+            created_at: at,
+            kind,
+        }
+    }
+
+    /// The notification this event sends straight to one user, if any; fan-out to the
+    /// pending applicants of a closed job is [`OutboxEvent::rejection_for`].
+    pub fn direct_notification(&self) -> Option<Notification> {
+        let (recipient, kind, message, job_id, application_id, contract_id) = match &self.kind {
+            EventKind::ApplicationReceived {
+                job_id,
+                application_id,
+                owner_id,
+            } => (
+                owner_id,
+                NotificationType::ApplicationReceived,
+                "A freelancer applied to your job.",
+                *job_id,
+                Some(*application_id),
+                None,
+            ),
+            EventKind::Hired {
+                job_id,
+                application_id,
+                contract_id,
+                freelancer_id,
+            } => (
+                freelancer_id,
+                NotificationType::Hired,
+                "You were hired.",
+                *job_id,
+                Some(*application_id),
+                Some(*contract_id),
+            ),
+            EventKind::JobClosed { .. } => return None,
+        };
+        Some(Notification {
+            notification_id: self.event_id,
+            recipient_id: recipient.clone(),
+            kind,
+            message: message.to_owned(),
+            read: false,
+            job_id,
+            application_id,
+            contract_id,
+            created_at: self.created_at,
+        })
+    }
+
+    /// The job whose pending applications this event rejects.
+    pub fn closed_job(&self) -> Option<(JobId, CloseReason)> {
+        match &self.kind {
+            EventKind::JobClosed { job_id, reason } => Some((*job_id, *reason)),
+            _ => None,
+        }
+    }
+
+    pub fn rejection_for(
+        &self,
+        applicant: &UserId,
+        application_id: ApplicationId,
+    ) -> Option<Notification> {
+        let (job_id, reason) = self.closed_job()?;
+        let message = match reason {
+            CloseReason::Filled => "Your application was not selected: the job was filled.",
+            CloseReason::Cancelled => "Your application was closed: the job was cancelled.",
+            CloseReason::Expired => "Your application was closed: the job expired.",
+        };
+        Some(Notification {
+            notification_id: self.event_id,
+            recipient_id: applicant.clone(),
+            kind: NotificationType::ApplicationRejected,
+            message: message.to_owned(),
+            read: false,
+            job_id,
+            application_id: Some(application_id),
+            contract_id: None,
+            created_at: self.created_at,
+        })
+    }
+
+    pub fn type_name(&self) -> &'static str {
+        match self.kind {
+            EventKind::ApplicationReceived { .. } => "application_received",
+            EventKind::Hired { .. } => "hired",
+            EventKind::JobClosed { .. } => "job_closed",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_round_trip_as_the_json_sent_to_sqs() {
+        let event = OutboxEvent::new(
+            EventKind::JobClosed {
+                job_id: JobId::generate(),
+                reason: CloseReason::Filled,
+            },
+            time::now(),
+        );
+        let json = serde_json::to_string(&event).unwrap();
+        assert!(json.contains(r#""type":"job_closed""#), "{json}");
+        let back: OutboxEvent = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.event_id, event.event_id);
+        assert_eq!(back.kind, event.kind);
+    }
+
+    #[test]
+    fn a_hire_notifies_the_freelancer_and_a_closure_fans_out() {
+        let freelancer = UserId::parse("bob").unwrap();
+        let hired = OutboxEvent::new(
+            EventKind::Hired {
+                job_id: JobId::generate(),
+                application_id: ApplicationId::generate(),
+                contract_id: ContractId::generate(),
+                freelancer_id: freelancer.clone(),
+            },
+            time::now(),
+        );
+        let n = hired.direct_notification().unwrap();
+        assert_eq!(
+            (n.recipient_id, n.kind, n.notification_id),
+            (freelancer.clone(), NotificationType::Hired, hired.event_id)
+        );
+        assert!(hired.closed_job().is_none());
+
+        let closed = OutboxEvent::new(
+            EventKind::JobClosed {
+                job_id: JobId::generate(),
+                reason: CloseReason::Cancelled,
+            },
+            time::now(),
+        );
+        assert!(closed.direct_notification().is_none());
+        let r = closed
+            .rejection_for(&freelancer, ApplicationId::generate())
+            .unwrap();
+        assert_eq!(r.kind, NotificationType::ApplicationRejected);
+    }
+}

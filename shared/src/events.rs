@@ -1,0 +1,100 @@
+//! The event layer: sends committed outbox events to SQS and marks them dispatched.
+//! A failure here never fails the request that committed them; the sweeper re-sends.
+
+use crate::domain::{EventId, OutboxEvent};
+use crate::store::{OutboxRow, Store};
+use crate::time::Timestamp;
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+
+/// SendMessageBatch takes at most ten entries.
+const SQS_BATCH: usize = 10;
+
+#[derive(Clone, Debug)]
+pub struct Publisher {
+    sqs: aws_sdk_sqs::Client,
+    queue_url: Option<String>,
+}
+
+impl Publisher {
+    pub fn new(sqs: aws_sdk_sqs::Client, queue_url: Option<String>) -> Self {
+        Self { sqs, queue_url }
+    }
+
+    /// Sends each row's body; returns the ids SQS accepted. Errors are logged, not raised:
+    /// whatever was not sent stays due in the outbox.
+    pub async fn send(&self, rows: &[OutboxRow]) -> Vec<EventId> {
+        let Some(queue_url) = &self.queue_url else {
+            tracing::warn!(
+                events = rows.len(),
+                "no QUEUE_URL: events left for the sweeper"
+            );
+            return Vec::new();
+        };
+        let mut sent = Vec::new();
+        for chunk in rows.chunks(SQS_BATCH) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .filter_map(|(i, row)| {
+                    SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(&row.body)
+                        .build()
+                        .ok()
+                })
+                .collect::<Vec<_>>();
+            match self
+                .sqs
+                .send_message_batch()
+                .queue_url(queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+            {
+                Ok(out) => {
+                    for ok in out.successful() {
+                        if let Some(row) = ok.id().parse::<usize>().ok().and_then(|i| chunk.get(i))
+                        {
+                            sent.push(row.event_id);
+                        }
+                    }
+                    for failed in out.failed() {
+                        tracing::warn!(
+                            code = failed.code(),
+                            "SQS refused an event; left for the sweeper"
+                        );
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %crate::runtime::error_chain(&e), events = chunk.len(), "SQS send failed; left for the sweeper");
+                }
+            }
+        }
+        sent
+    }
+
+    /// After a commit: send the events and take the sent ones out of the due index.
+    pub async fn publish(&self, store: &Store, events: &[OutboxEvent], now: Timestamp) {
+        let rows: Vec<OutboxRow> = events
+            .iter()
+            .filter_map(|e| OutboxRow::of(e).ok())
+            .collect();
+        self.send_and_mark(store, &rows, now).await;
+    }
+
+    pub async fn send_and_mark(&self, store: &Store, rows: &[OutboxRow], now: Timestamp) -> usize {
+        let sent = self.send(rows).await;
+        let marked =
+            futures::future::join_all(sent.iter().map(|id| store.mark_dispatched(*id, now))).await;
+        for (id, result) in sent.iter().zip(marked) {
+            match result {
+                Ok(()) => tracing::info!(event_id = %id, "event dispatched"),
+                // Sent but still due: the sweeper sends it again and the inbox ignores the copy.
+                Err(e) => {
+                    tracing::warn!(event_id = %id, error = %crate::runtime::error_chain(&e), "could not mark dispatched")
+                }
+            }
+        }
+        sent.len()
+    }
+}

@@ -1,0 +1,60 @@
+//! `notify`: the SQS consumer. Applies each event idempotently and reports only the
+//! messages that failed, so one poison message neither blocks nor replays the others.
+
+use crate::App;
+use crate::domain::OutboxEvent;
+use crate::runtime::error_chain;
+use crate::store::StoreError;
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error("message is not an event: {0}")]
+    Malformed(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What one event did: notifications that are new now (a redelivery makes none).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub delivered: usize,
+    pub rejected: usize,
+}
+
+pub async fn apply_event(app: &App, body: &str) -> Result<Applied, NotifyError> {
+    let event: OutboxEvent =
+        serde_json::from_str(body).map_err(|e| NotifyError::Malformed(e.to_string()))?;
+    let mut applied = Applied::default();
+    if let Some(notification) = event.direct_notification()
+        && app.store.deliver(&notification).await?
+    {
+        applied.delivered += 1;
+    }
+    if let Some((job_id, _)) = event.closed_job() {
+        applied.rejected = app.store.reject_pending(job_id, &event).await?;
+    }
+    tracing::info!(
+        event_id = %event.event_id,
+        event_type = event.type_name(),
+        delivered = applied.delivered,
+        rejected = applied.rejected,
+        "event applied"
+    );
+    Ok(applied)
+}
+
+pub async fn notify(app: App, batch: SqsEvent) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    for record in batch.records {
+        let id = record.message_id.unwrap_or_default();
+        let body = record.body.unwrap_or_default();
+        if let Err(e) = apply_event(&app, &body).await {
+            tracing::warn!(message_id = %id, error = %error_chain(&e), "event failed; SQS will retry it");
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            response.batch_item_failures.push(failure);
+        }
+    }
+    response
+}

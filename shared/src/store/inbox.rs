@@ -1,0 +1,196 @@
+//! The inbox: notifications delivered exactly once per event and recipient, and the
+//! fan-out that rejects a closed job's pending applications.
+
+use super::jobs::{failed, names, s, values};
+use super::keys::{self, IndexKeys};
+use super::transact::TxError;
+use super::{Page, PageKey, Store, StoreError};
+use crate::domain::{
+    Application, ApplicationStatus, AuditEvent, Entity, EventId, JobId, Notification, OutboxEvent,
+    UserId,
+};
+use crate::time;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+impl Store {
+    fn notification_put(
+        &self,
+        n: &Notification,
+    ) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, StoreError> {
+        self.put(
+            keys::user_pk(&n.recipient_id),
+            keys::notification_sk(n.notification_id),
+            IndexKeys {
+                gsi1pk: Some(keys::unread(&n.recipient_id)),
+                gsi1sk: Some(keys::notification_sk(n.notification_id)),
+                ..IndexKeys::default()
+            },
+            n,
+            true,
+        )
+    }
+
+    /// Writes `n` unless this recipient already has the notification of this event.
+    /// Returns whether it was new.
+    pub async fn deliver(&self, n: &Notification) -> Result<bool, StoreError> {
+        match self.transact(vec![self.notification_put(n)?]).await {
+            Ok(()) => Ok(true),
+            Err(TxError::Cancelled(reasons)) if failed(reasons.first()) => Ok(false),
+            Err(TxError::Cancelled(reasons)) => Err(StoreError::Failed(
+                format!("delivery cancelled: {reasons:?}").into(),
+            )),
+            Err(TxError::Store(e)) => Err(e),
+        }
+    }
+
+    /// Rejects every pending application of a closed job and notifies each applicant, one
+    /// small transaction per application (no 100-item limit however many applied). An
+    /// application no longer pending (already rejected by an earlier delivery, or withdrawn)
+    /// is skipped. Returns how many were rejected now.
+    pub async fn reject_pending(
+        &self,
+        job_id: JobId,
+        event: &OutboxEvent,
+    ) -> Result<usize, StoreError> {
+        let mut rejected = 0;
+        let mut start: Option<PageKey> = None;
+        loop {
+            let query = self
+                .client
+                .query()
+                .key_condition_expression("PK = :pk AND begins_with(SK, :app)")
+                .filter_expression("#status = :pending")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":pk", s(keys::job_pk(job_id)))
+                .expression_attribute_values(":app", s(keys::APPLICATION_SK_PREFIX))
+                .expression_attribute_values(":pending", s(ApplicationStatus::Pending.as_str()))
+                .consistent_read(true);
+            let page: Page<Application> = self.page(query, 200, start).await?;
+            for application in &page.items {
+                if self.reject_one(application, event).await? {
+                    rejected += 1;
+                }
+            }
+            start = page.next;
+            if start.is_none() {
+                return Ok(rejected);
+            }
+        }
+    }
+
+    async fn reject_one(
+        &self,
+        application: &Application,
+        event: &OutboxEvent,
+    ) -> Result<bool, StoreError> {
+        let Some(notification) =
+            event.rejection_for(&application.freelancer_id, application.application_id)
+        else {
+            return Ok(false);
+        };
+        let now = event.created_at;
+        let audit = AuditEvent::new(
+            Entity::Application,
+            application.application_id,
+            "rejected",
+            &application.freelancer_id,
+            Some(ApplicationStatus::Pending.as_str()),
+            ApplicationStatus::Rejected.as_str(),
+            now,
+        );
+        let items = vec![
+            self.update(
+                (
+                    keys::job_pk(application.job_id),
+                    keys::application_sk(application.application_id),
+                ),
+                "SET #status = :rejected, updated_at = :now",
+                "#status = :pending",
+                names([("#status", "status")]),
+                values([
+                    (":rejected", s(ApplicationStatus::Rejected.as_str())),
+                    (":pending", s(ApplicationStatus::Pending.as_str())),
+                    (":now", s(time::format(time::now()))),
+                ]),
+            )?,
+            self.notification_put(&notification)?,
+            self.audit(application.job_id, &audit)?,
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(true),
+            Err(TxError::Cancelled(_)) => Ok(false),
+            Err(TxError::Store(e)) => Err(e),
+        }
+    }
+
+    /// A user's notifications, newest first; only unread ones when `unread_only`.
+    pub async fn notifications(
+        &self,
+        user: &UserId,
+        unread_only: bool,
+        limit: u32,
+        start: Option<PageKey>,
+    ) -> Result<Page<Notification>, StoreError> {
+        let query = if unread_only {
+            self.client
+                .query()
+                .index_name(keys::USER_INDEX)
+                .key_condition_expression("GSI1PK = :pk")
+                .expression_attribute_values(":pk", s(keys::unread(user)))
+        } else {
+            self.client
+                .query()
+                .key_condition_expression("PK = :pk AND begins_with(SK, :notif)")
+                .expression_attribute_values(":pk", s(keys::user_pk(user)))
+                .expression_attribute_values(":notif", s(keys::NOTIFICATION_SK_PREFIX))
+        };
+        self.page(query, limit, start).await
+    }
+
+    /// Marks the recipient's notification read; `None` if they have no such notification.
+    pub async fn mark_read(
+        &self,
+        user: &UserId,
+        id: EventId,
+    ) -> Result<Option<Notification>, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(self.table())
+            .key(keys::PK, s(keys::user_pk(user)))
+            .key(keys::SK, s(keys::notification_sk(id)))
+            .update_expression("SET #read = :true REMOVE GSI1PK, GSI1SK")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_names("#read", "read")
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(out.attributes.map(serde_dynamo::from_item).transpose()?),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A freelancer's applications, newest first.
+    pub async fn applications_of(
+        &self,
+        freelancer: &UserId,
+        limit: u32,
+        start: Option<PageKey>,
+    ) -> Result<Page<Application>, StoreError> {
+        let query = self
+            .client
+            .query()
+            .index_name(keys::USER_INDEX)
+            .key_condition_expression("GSI1PK = :pk")
+            .expression_attribute_values(":pk", s(keys::freelancer_applications(freelancer)));
+        self.page(query, limit, start).await
+    }
+}
