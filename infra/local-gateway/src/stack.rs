@@ -67,50 +67,13 @@ pub async fn ensure_table(
     table: &str,
     template: &Template,
 ) -> Result<bool, StackError> {
-    if client
-        .describe_table()
-        .table_name(table)
-        .send()
-        .await
-        .is_ok()
-    {
+    if let Ok(existing) = client.describe_table().table_name(table).send().await {
+        add_missing_indexes(client, table, template, existing.table).await?;
         return Ok(false);
     }
     let props = template.table()?;
-    let attributes = props
-        .get("AttributeDefinitions")
-        .and_then(Value::as_sequence)
-        .into_iter()
-        .flatten()
-        .map(|a| {
-            AttributeDefinition::builder()
-                .attribute_name(text(a, "AttributeName")?)
-                .attribute_type(ScalarAttributeType::from(text(a, "AttributeType")?))
-                .build()
-                .map_err(dynamo)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let indexes = props
-        .get("GlobalSecondaryIndexes")
-        .and_then(Value::as_sequence)
-        .into_iter()
-        .flatten()
-        .map(|i| {
-            let projection = i
-                .get("Projection")
-                .map_or(Ok("ALL"), |p| text(p, "ProjectionType"))?;
-            GlobalSecondaryIndex::builder()
-                .index_name(text(i, "IndexName")?)
-                .set_key_schema(Some(key_schema(i)?))
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::from(projection))
-                        .build(),
-                )
-                .build()
-                .map_err(dynamo)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let attributes = attribute_definitions(props)?;
+    let indexes = global_indexes(props)?;
     client
         .create_table()
         .table_name(table)
@@ -138,6 +101,90 @@ pub async fn ensure_table(
             .map_err(dynamo)?;
     }
     Ok(true)
+}
+
+fn attribute_definitions(props: &Value) -> Result<Vec<AttributeDefinition>, StackError> {
+    props
+        .get("AttributeDefinitions")
+        .and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+        .map(|a| {
+            AttributeDefinition::builder()
+                .attribute_name(text(a, "AttributeName")?)
+                .attribute_type(ScalarAttributeType::from(text(a, "AttributeType")?))
+                .build()
+                .map_err(dynamo)
+        })
+        .collect()
+}
+
+fn global_indexes(props: &Value) -> Result<Vec<GlobalSecondaryIndex>, StackError> {
+    props
+        .get("GlobalSecondaryIndexes")
+        .and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+        .map(|i| {
+            let projection = i
+                .get("Projection")
+                .map_or(Ok("ALL"), |p| text(p, "ProjectionType"))?;
+            GlobalSecondaryIndex::builder()
+                .index_name(text(i, "IndexName")?)
+                .set_key_schema(Some(key_schema(i)?))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::from(projection))
+                        .build(),
+                )
+                .build()
+                .map_err(dynamo)
+        })
+        .collect()
+}
+
+/// A table kept on disk by `make dev` predates indexes added to the template since; add
+/// them, so an old local table never drifts from production.
+async fn add_missing_indexes(
+    client: &Client,
+    table: &str,
+    template: &Template,
+    existing: Option<aws_sdk_dynamodb::types::TableDescription>,
+) -> Result<(), StackError> {
+    use aws_sdk_dynamodb::types::{CreateGlobalSecondaryIndexAction, GlobalSecondaryIndexUpdate};
+    let props = template.table()?;
+    let have: Vec<String> = existing
+        .and_then(|t| t.global_secondary_indexes)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|i| i.index_name)
+        .collect();
+    for index in global_indexes(props)? {
+        if have.iter().any(|h| h == index.index_name()) {
+            continue;
+        }
+        tracing::info!(
+            index = index.index_name(),
+            "adding an index the template gained"
+        );
+        let create = CreateGlobalSecondaryIndexAction::builder()
+            .index_name(index.index_name())
+            .set_key_schema(Some(index.key_schema().to_vec()))
+            .set_projection(index.projection().cloned())
+            .build()
+            .map_err(dynamo)?;
+        client
+            .update_table()
+            .table_name(table)
+            .set_attribute_definitions(Some(attribute_definitions(props)?))
+            .global_secondary_index_updates(
+                GlobalSecondaryIndexUpdate::builder().create(create).build(),
+            )
+            .send()
+            .await
+            .map_err(dynamo)?;
+    }
+    Ok(())
 }
 
 /// Whether DynamoDB Local answers and the table exists.
