@@ -12,6 +12,7 @@ pub struct App {
     pub cursors: CursorCodec,
     pub publisher: Publisher,
     pub redrive_delay: Duration,
+    pub release_window: chrono::Duration,
 }
 
 impl App {
@@ -25,6 +26,7 @@ impl App {
             cursors: CursorCodec::new(config.cursor_secret.as_bytes()),
             publisher: Publisher::new(sqs, config.queue_url.clone()),
             redrive_delay: config.redrive_delay,
+            release_window: config.release_window,
         }
     }
 

@@ -14,6 +14,8 @@ pub struct Config {
     /// How long an undispatched outbox event waits before the sweeper re-sends it: long
     /// enough that the request that wrote it has finished sending it.
     pub redrive_delay: Duration,
+    /// How long a funded contract waits for release before its funds return to the owner.
+    pub release_window: chrono::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +24,7 @@ pub struct ConfigError(&'static str);
 
 impl Config {
     pub const DEFAULT_REDRIVE_DELAY: Duration = Duration::from_secs(60);
+    pub const DEFAULT_RELEASE_WINDOW_DAYS: i64 = 14;
 
     pub fn from_env() -> Result<Self, ConfigError> {
         let var = |name: &'static str| std::env::var(name).ok().filter(|v| !v.is_empty());
@@ -32,6 +35,11 @@ impl Config {
             redrive_delay: var("REDRIVE_DELAY_SECS")
                 .and_then(|s| s.parse().ok())
                 .map_or(Self::DEFAULT_REDRIVE_DELAY, Duration::from_secs),
+            release_window: chrono::Duration::days(
+                var("RELEASE_WINDOW_DAYS")
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(Self::DEFAULT_RELEASE_WINDOW_DAYS),
+            ),
         })
     }
 }

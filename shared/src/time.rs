@@ -50,3 +50,25 @@ mod tests {
         assert_eq!(parse(&format(b)), Some(b));
     }
 }
+
+/// `serde(with = "crate::time::rfc3339_opt", default)` for `Option<Timestamp>` fields.
+pub mod rfc3339_opt {
+    use super::Timestamp;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(at: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
+        match at {
+            Some(at) => s.serialize_str(&super::format(*at)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            None => Ok(None),
+            Some(raw) => super::parse(&raw)
+                .map(Some)
+                .ok_or_else(|| serde::de::Error::custom("invalid RFC 3339 timestamp")),
+        }
+    }
+}

@@ -89,6 +89,7 @@ impl Gateway {
                 cursor_secret: config.cursor_secret,
                 queue_url: config.queue_url.clone(),
                 redrive_delay: config.redrive_delay,
+                release_window: chrono::Duration::days(Config::DEFAULT_RELEASE_WINDOW_DAYS),
             },
         );
         Ok(Self {

@@ -12,7 +12,7 @@ mod rejection;
 mod validation;
 
 pub use application::{Application, ApplicationStatus, Bid, NewApplication};
-pub use contract::{Contract, ContractStatus};
+pub use contract::{Contract, ContractAction, ContractStatus};
 pub use event::{AuditEvent, Entity};
 pub use ids::{ApplicationId, ContractId, EventId, JobId, UserId};
 pub use job::{Description, ExpiresAt, Job, JobStatus, NewJob, Openings, Title};

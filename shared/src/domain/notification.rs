@@ -1,4 +1,4 @@
-use super::{ApplicationId, ContractId, EventId, JobId, UserId};
+use super::{ApplicationId, ContractId, ContractStatus, EventId, JobId, UserId};
 use crate::time::{self, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -28,7 +28,21 @@ pub enum EventKind {
         freelancer_id: UserId,
     },
     /// The job left `open`: each pending application is rejected and its applicant told.
-    JobClosed { job_id: JobId, reason: CloseReason },
+    JobClosed {
+        job_id: JobId,
+        reason: CloseReason,
+    },
+    JobExpired {
+        job_id: JobId,
+        owner_id: UserId,
+    },
+    ContractChanged {
+        job_id: JobId,
+        contract_id: ContractId,
+        status: ContractStatus,
+        owner_id: UserId,
+        freelancer_id: UserId,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +59,11 @@ pub enum NotificationType {
     ApplicationReceived,
     Hired,
     ApplicationRejected,
+    JobExpired,
+    ContractFunded,
+    ContractReleased,
+    ContractRefunded,
+    ContractExpired,
 }
 
 /// One inbox entry. Its id is the id of the event it announces: a user gets at most one
@@ -75,38 +94,16 @@ impl OutboxEvent {
         }
     }
 
-    /// The notification this event sends straight to one user, if any; fan-out to the
-    /// pending applicants of a closed job is [`OutboxEvent::rejection_for`].
-    pub fn direct_notification(&self) -> Option<Notification> {
-        let (recipient, kind, message, job_id, application_id, contract_id) = match &self.kind {
-            EventKind::ApplicationReceived {
-                job_id,
-                application_id,
-                owner_id,
-            } => (
-                owner_id,
-                NotificationType::ApplicationReceived,
-                "A freelancer applied to your job.",
-                *job_id,
-                Some(*application_id),
-                None,
-            ),
-            EventKind::Hired {
-                job_id,
-                application_id,
-                contract_id,
-                freelancer_id,
-            } => (
-                freelancer_id,
-                NotificationType::Hired,
-                "You were hired.",
-                *job_id,
-                Some(*application_id),
-                Some(*contract_id),
-            ),
-            EventKind::JobClosed { .. } => return None,
-        };
-        Some(Notification {
+    /// The notifications this event sends straight to users (nobody is told of their own
+    /// action); fan-out to the pending applicants of a closed job is
+    /// [`OutboxEvent::rejection_for`].
+    pub fn direct_notifications(&self) -> Vec<Notification> {
+        let note = |recipient: &UserId,
+                    kind: NotificationType,
+                    message: &str,
+                    job_id: JobId,
+                    application_id: Option<ApplicationId>,
+                    contract_id: Option<ContractId>| Notification {
             notification_id: self.event_id,
             recipient_id: recipient.clone(),
             kind,
@@ -116,7 +113,77 @@ impl OutboxEvent {
             application_id,
             contract_id,
             created_at: self.created_at,
-        })
+        };
+        match &self.kind {
+            EventKind::ApplicationReceived {
+                job_id,
+                application_id,
+                owner_id,
+            } => vec![note(
+                owner_id,
+                NotificationType::ApplicationReceived,
+                "A freelancer applied to your job.",
+                *job_id,
+                Some(*application_id),
+                None,
+            )],
+            EventKind::Hired {
+                job_id,
+                application_id,
+                contract_id,
+                freelancer_id,
+            } => vec![note(
+                freelancer_id,
+                NotificationType::Hired,
+                "You were hired.",
+                *job_id,
+                Some(*application_id),
+                Some(*contract_id),
+            )],
+            EventKind::JobClosed { .. } => Vec::new(),
+            EventKind::JobExpired { job_id, owner_id } => vec![note(
+                owner_id,
+                NotificationType::JobExpired,
+                "Your job expired before all its openings were filled.",
+                *job_id,
+                None,
+                None,
+            )],
+            EventKind::ContractChanged {
+                job_id,
+                contract_id,
+                status,
+                owner_id,
+                freelancer_id,
+            } => {
+                let (kind, message) = match status {
+                    ContractStatus::Funded => (
+                        NotificationType::ContractFunded,
+                        "Your contract was funded.",
+                    ),
+                    ContractStatus::Released => (
+                        NotificationType::ContractReleased,
+                        "The escrow was released to you.",
+                    ),
+                    ContractStatus::Refunded => (
+                        NotificationType::ContractRefunded,
+                        "The escrow was refunded to the owner.",
+                    ),
+                    ContractStatus::Expired => (
+                        NotificationType::ContractExpired,
+                        "The contract expired: the escrow returned to the owner.",
+                    ),
+                    ContractStatus::Created => return Vec::new(),
+                };
+                let mut to = vec![freelancer_id];
+                if *status == ContractStatus::Expired {
+                    to.push(owner_id);
+                }
+                to.into_iter()
+                    .map(|r| note(r, kind, message, *job_id, None, Some(*contract_id)))
+                    .collect()
+            }
+        }
     }
 
     /// The job whose pending applications this event rejects.
@@ -156,6 +223,8 @@ impl OutboxEvent {
             EventKind::ApplicationReceived { .. } => "application_received",
             EventKind::Hired { .. } => "hired",
             EventKind::JobClosed { .. } => "job_closed",
+            EventKind::JobExpired { .. } => "job_expired",
+            EventKind::ContractChanged { .. } => "contract_changed",
         }
     }
 }
@@ -192,7 +261,7 @@ mod tests {
             },
             time::now(),
         );
-        let n = hired.direct_notification().unwrap();
+        let n = hired.direct_notifications().remove(0);
         assert_eq!(
             (n.recipient_id, n.kind, n.notification_id),
             (freelancer.clone(), NotificationType::Hired, hired.event_id)
@@ -206,7 +275,7 @@ mod tests {
             },
             time::now(),
         );
-        assert!(closed.direct_notification().is_none());
+        assert!(closed.direct_notifications().is_empty());
         let r = closed
             .rejection_for(&freelancer, ApplicationId::generate())
             .unwrap();

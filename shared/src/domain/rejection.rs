@@ -1,4 +1,4 @@
-use super::{ApplicationStatus, JobStatus};
+use super::{ApplicationStatus, ContractStatus, JobStatus};
 
 /// Why the domain refuses a request that is well-formed and names things that exist.
 /// The HTTP layer maps each to its status and code in one place.
@@ -10,4 +10,8 @@ pub enum Rejection {
     AlreadyApplied,
     JobNotOpen(JobStatus),
     ApplicationNotPending(ApplicationStatus),
+    NotContractOwner,
+    InvalidTransition(ContractStatus),
+    /// Neither the job's owner nor one of its hired freelancers.
+    NotJobParty,
 }

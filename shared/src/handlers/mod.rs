@@ -2,12 +2,17 @@
 //! The same functions run under Lambda (`functions/*`), the local gateway and the tests.
 
 mod applications;
+mod contracts;
 mod jobs;
 mod me;
 pub mod notify;
 pub mod sweep;
 
 pub use applications::{apply, hire, list_applications, withdraw_application};
+pub use contracts::{
+    fund_contract, get_contract, list_job_events, list_my_contracts, refund_contract,
+    release_contract,
+};
 pub use jobs::{cancel_job, create_job, get_job, list_jobs};
 pub use me::{list_my_applications, list_notifications, read_notification};
 pub use notify::notify;
@@ -22,31 +27,34 @@ use std::pin::Pin;
 pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<Response<Body>, ApiError>> + Send>>;
 pub type Handler = fn(App, Request) -> HandlerFuture;
 
-/// Every HTTP handler by the name of its function: the directory under `functions/` and
-/// the `CodeUri` of its resource in `template.yaml`. Tests hold the three together.
-pub const HTTP_HANDLERS: &[(&str, Handler)] = &[
-    ("create-job", |a, r| Box::pin(create_job(a, r))),
-    ("list-jobs", |a, r| Box::pin(list_jobs(a, r))),
-    ("get-job", |a, r| Box::pin(get_job(a, r))),
-    ("cancel-job", |a, r| Box::pin(cancel_job(a, r))),
-    ("apply", |a, r| Box::pin(apply(a, r))),
-    ("list-applications", |a, r| {
-        Box::pin(list_applications(a, r))
-    }),
-    ("withdraw-application", |a, r| {
-        Box::pin(withdraw_application(a, r))
-    }),
-    ("hire", |a, r| Box::pin(hire(a, r))),
-    ("list-notifications", |a, r| {
-        Box::pin(list_notifications(a, r))
-    }),
-    ("read-notification", |a, r| {
-        Box::pin(read_notification(a, r))
-    }),
-    ("list-my-applications", |a, r| {
-        Box::pin(list_my_applications(a, r))
-    }),
-];
+macro_rules! http_handlers {
+    ($($name:literal => $handler:ident),* $(,)?) => {
+        /// Every HTTP handler by the name of its function: the directory under `functions/`
+        /// and the `CodeUri` of its resource in `template.yaml`. Tests hold the three together.
+        pub const HTTP_HANDLERS: &[(&str, Handler)] =
+            &[$(($name, |a, r| Box::pin($handler(a, r)))),*];
+    };
+}
+
+http_handlers! {
+    "create-job" => create_job,
+    "list-jobs" => list_jobs,
+    "get-job" => get_job,
+    "cancel-job" => cancel_job,
+    "apply" => apply,
+    "list-applications" => list_applications,
+    "withdraw-application" => withdraw_application,
+    "hire" => hire,
+    "list-notifications" => list_notifications,
+    "read-notification" => read_notification,
+    "list-my-applications" => list_my_applications,
+    "get-contract" => get_contract,
+    "fund-contract" => fund_contract,
+    "release-contract" => release_contract,
+    "refund-contract" => refund_contract,
+    "list-my-contracts" => list_my_contracts,
+    "list-job-events" => list_job_events,
+}
 
 pub fn http_handler(name: &str) -> Option<Handler> {
     HTTP_HANDLERS

@@ -26,10 +26,10 @@ pub async fn apply_event(app: &App, body: &str) -> Result<Applied, NotifyError> 
     let event: OutboxEvent =
         serde_json::from_str(body).map_err(|e| NotifyError::Malformed(e.to_string()))?;
     let mut applied = Applied::default();
-    if let Some(notification) = event.direct_notification()
-        && app.store.deliver(&notification).await?
-    {
-        applied.delivered += 1;
+    for notification in event.direct_notifications() {
+        if app.store.deliver(&notification).await? {
+            applied.delivered += 1;
+        }
     }
     if let Some((job_id, _)) = event.closed_job() {
         applied.rejected = app.store.reject_pending(job_id, &event).await?;

@@ -1,25 +1,39 @@
-//! `sweep`: the scheduled sweeper. Re-sends outbox events that are still undispatched
-//! after the redrive delay, from the sparse due index, and stops before its time runs out.
+//! `sweep`: the scheduled sweeper. Expires open jobs past `expires_at` and funded contracts
+//! past `release_deadline`, then re-sends outbox events still undispatched after the
+//! redrive delay. Every step reads the sparse due index (never a Scan), acts with
+//! conditional writes, and stops before the time budget runs out; the next run continues.
 
 use crate::App;
-use crate::store::StoreError;
+use crate::domain::{Contract, Job};
+use crate::store::{OutboxRow, PageKey, StoreError, keys};
 use crate::time::{self, Timestamp};
 use serde::Serialize;
 use std::time::{Duration, Instant};
 
-/// Work is claimed a page at a time; the time check runs between pages.
 const PAGE: u32 = 25;
-/// Left for the last page's sends and the report when the deadline nears.
+/// Left for the last writes and the report when the deadline nears.
 const MARGIN: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct SweepReport {
-    /// Events this run claimed and sent again.
+    pub expired_jobs: usize,
+    pub expired_contracts: usize,
+    /// Outbox events this run claimed and sent again.
     pub redriven: usize,
-    /// Due events another sweeper claimed first.
+    /// Due items someone else (a hire, a release, another sweeper) changed first.
     pub skipped: usize,
-    /// Whether it stopped for time with due work left; the next run continues.
+    /// Items read from the due index: what the sweep cost, in reads.
+    pub read: usize,
+    /// It stopped for time with due work left; the next run continues.
     pub out_of_time: bool,
+}
+
+struct Budget(Instant);
+
+impl Budget {
+    fn spent(&self) -> bool {
+        Instant::now() + MARGIN >= self.0
+    }
 }
 
 pub async fn sweep(
@@ -27,19 +41,111 @@ pub async fn sweep(
     now: Timestamp,
     deadline: Instant,
 ) -> Result<SweepReport, StoreError> {
+    let budget = Budget(deadline);
     let mut report = SweepReport::default();
-    let due_before = now - chrono::Duration::from_std(app.redrive_delay).unwrap_or_default();
+    let finished = expire_jobs(app, now, &budget, &mut report).await?
+        && expire_contracts(app, now, &budget, &mut report).await?
+        && redrive(app, now, &budget, &mut report).await?;
+    report.out_of_time = !finished;
+    tracing::info!(
+        expired_jobs = report.expired_jobs,
+        expired_contracts = report.expired_contracts,
+        redriven = report.redriven,
+        skipped = report.skipped,
+        read = report.read,
+        out_of_time = report.out_of_time,
+        at = %time::format(now),
+        "sweep done"
+    );
+    Ok(report)
+}
+
+/// Returns whether the step finished (false: out of time).
+async fn expire_jobs(
+    app: &App,
+    now: Timestamp,
+    budget: &Budget,
+    report: &mut SweepReport,
+) -> Result<bool, StoreError> {
+    let mut start: Option<PageKey> = None;
     loop {
-        if Instant::now() + MARGIN >= deadline {
-            report.out_of_time = true;
-            break;
+        if budget.spent() {
+            return Ok(false);
         }
-        let due = app.store.due_outbox(due_before, PAGE).await?;
-        if due.is_empty() {
-            break;
+        let (page, read) = app
+            .store
+            .due::<Job>(keys::DUE_JOB, now, PAGE, start)
+            .await?;
+        report.read += read;
+        for job in &page.items {
+            match app.store.expire_job(job, now).await? {
+                Some(events) => {
+                    tracing::info!(job_id = %job.job_id, "job expired");
+                    report.expired_jobs += 1;
+                    app.publisher.publish(&app.store, &events, now).await;
+                }
+                None => report.skipped += 1,
+            }
         }
+        start = page.next;
+        if start.is_none() {
+            return Ok(true);
+        }
+    }
+}
+
+async fn expire_contracts(
+    app: &App,
+    now: Timestamp,
+    budget: &Budget,
+    report: &mut SweepReport,
+) -> Result<bool, StoreError> {
+    let mut start: Option<PageKey> = None;
+    loop {
+        if budget.spent() {
+            return Ok(false);
+        }
+        let (page, read) = app
+            .store
+            .due::<Contract>(keys::DUE_CONTRACT, now, PAGE, start)
+            .await?;
+        report.read += read;
+        for contract in &page.items {
+            match app.store.expire_contract(contract, now).await? {
+                Some(events) => {
+                    tracing::info!(contract_id = %contract.contract_id, "contract expired");
+                    report.expired_contracts += 1;
+                    app.publisher.publish(&app.store, &events, now).await;
+                }
+                None => report.skipped += 1,
+            }
+        }
+        start = page.next;
+        if start.is_none() {
+            return Ok(true);
+        }
+    }
+}
+
+async fn redrive(
+    app: &App,
+    now: Timestamp,
+    budget: &Budget,
+    report: &mut SweepReport,
+) -> Result<bool, StoreError> {
+    let due_before = now - chrono::Duration::from_std(app.redrive_delay).unwrap_or_default();
+    let mut start: Option<PageKey> = None;
+    loop {
+        if budget.spent() {
+            return Ok(false);
+        }
+        let (page, read) = app
+            .store
+            .due::<OutboxRow>(keys::DUE_OUTBOX, due_before, PAGE, start)
+            .await?;
+        report.read += read;
         let mut claimed = Vec::new();
-        for row in due {
+        for row in page.items {
             if app.store.claim_outbox(&row, now).await? {
                 claimed.push(row);
             } else {
@@ -47,17 +153,9 @@ pub async fn sweep(
             }
         }
         report.redriven += app.publisher.send_and_mark(&app.store, &claimed, now).await;
-        if claimed.is_empty() && report.skipped > 0 {
-            // Everything left is another sweeper's: let it finish.
-            continue;
+        start = page.next;
+        if start.is_none() {
+            return Ok(true);
         }
     }
-    tracing::info!(
-        redriven = report.redriven,
-        skipped = report.skipped,
-        out_of_time = report.out_of_time,
-        at = %time::format(now),
-        "sweep done"
-    );
-    Ok(report)
 }

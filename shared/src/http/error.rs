@@ -23,6 +23,8 @@ pub enum ApiError {
     ApplicationNotFound,
     #[error("notification not found")]
     NotificationNotFound,
+    #[error("contract not found")]
+    ContractNotFound,
     #[error("rejected: {0:?}")]
     Rejected(Rejection),
     #[error("service unavailable")]
@@ -119,6 +121,34 @@ impl ApiError {
                 "Notification not found",
                 "You have no notification with this id.".into(),
                 none,
+            ),
+            Self::ContractNotFound => (
+                S::NOT_FOUND,
+                "CONTRACT_NOT_FOUND",
+                "Contract not found",
+                "You are party to no contract with this id.".into(),
+                none,
+            ),
+            Self::Rejected(NotContractOwner) => (
+                S::FORBIDDEN,
+                "NOT_CONTRACT_OWNER",
+                "Not the contract's owner",
+                "Only the owner who hired may fund, release or refund.".into(),
+                none,
+            ),
+            Self::Rejected(NotJobParty) => (
+                S::FORBIDDEN,
+                "NOT_JOB_PARTY",
+                "Not a party to the job",
+                "Only the job's owner and its hired freelancers may see this.".into(),
+                none,
+            ),
+            Self::Rejected(InvalidTransition(status)) => (
+                S::CONFLICT,
+                "INVALID_TRANSITION",
+                "Invalid transition",
+                format!("The contract is {}.", status.as_str()),
+                json!({ "current_status": status }),
             ),
             Self::Rejected(NotJobOwner) => (
                 S::FORBIDDEN,

@@ -42,11 +42,11 @@ pub(super) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
-fn n(v: impl ToString) -> AttributeValue {
+pub(super) fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+pub(super) fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
     StoreError::Failed(Box::new(e))
 }
 
@@ -135,7 +135,7 @@ impl Store {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    async fn get<T: DeserializeOwned>(
+    pub(super) async fn get<T: DeserializeOwned>(
         &self,
         pk: String,
         sk: &str,
@@ -465,7 +465,7 @@ impl Store {
             self.update(
                 (keys::job_pk(job.job_id), keys::JOB_SK.to_owned()),
                 "SET #status = :cancelled, version = version + :one, updated_at = :now, \
-                 GSI1PK = :gsi1pk, GSI2PK = :gsi2pk",
+                 GSI1PK = :gsi1pk, GSI2PK = :gsi2pk REMOVE DUEPK, DUESK",
                 "#status = :open AND owner_id = :caller AND expires_at > :now",
                 names([("#status", "status")]),
                 values([
@@ -587,8 +587,14 @@ impl Store {
         let mut items = vec![
             self.update(
                 (keys::job_pk(job.job_id), keys::JOB_SK.to_owned()),
-                "SET hired_count = :next, #status = :status, version = version + :one, \
-                 updated_at = :now, GSI1PK = :gsi1pk, GSI2PK = :gsi2pk",
+                if job_after.status == JobStatus::Open {
+                    "SET hired_count = :next, #status = :status, version = version + :one, \
+                     updated_at = :now, GSI1PK = :gsi1pk, GSI2PK = :gsi2pk"
+                } else {
+                    // A filled job is no longer due to expire.
+                    "SET hired_count = :next, #status = :status, version = version + :one, \
+                     updated_at = :now, GSI1PK = :gsi1pk, GSI2PK = :gsi2pk REMOVE DUEPK, DUESK"
+                },
                 "#status = :open AND owner_id = :caller AND hired_count = :seen AND expires_at > :now",
                 names([("#status", "status")]),
                 values([
@@ -624,6 +630,8 @@ impl Store {
                 &contract,
                 true,
             )?,
+            self.contract_link(&contract.owner_id, &contract)?,
+            self.contract_link(&contract.freelancer_id, &contract)?,
         ];
         for event in &events {
             items.push(self.audit(job.job_id, event)?);

@@ -14,6 +14,22 @@ pub const BOARD_INDEX: &str = "BoardIndex";
 /// Sparse: only work the sweeper must do carries `DUEPK`/`DUESK`.
 pub const DUE_INDEX: &str = "DueIndex";
 pub const DUE_OUTBOX: &str = "DUE#OUTBOX";
+/// Open jobs by `expires_at`.
+pub const DUE_JOB: &str = "DUE#JOB";
+/// Funded contracts by `release_deadline`.
+pub const DUE_CONTRACT: &str = "DUE#CONTRACT";
+
+/// Due-index sort key: when, then which, so ties are stable.
+pub fn due_at(at: Timestamp, id: impl std::fmt::Display) -> String {
+    format!("{}#{id}", time::format(at))
+}
+
+/// A party's link to a contract, in their own item collection, newest first.
+pub fn contract_link_sk(id: ContractId) -> String {
+    format!("{CONTRACT_LINK_PREFIX}{id}")
+}
+
+pub const CONTRACT_LINK_PREFIX: &str = "CONTRACT#";
 
 pub fn outbox_pk(id: EventId) -> String {
     format!("OUTBOX#{id}")
@@ -107,7 +123,8 @@ impl IndexKeys {
             gsi1sk: Some(sort.clone()),
             gsi2pk: Some(board(job.status)),
             gsi2sk: Some(sort),
-            ..Self::default()
+            duepk: (job.status == JobStatus::Open).then(|| DUE_JOB.to_owned()),
+            duesk: (job.status == JobStatus::Open).then(|| due_at(job.expires_at, job.job_id)),
         }
     }
 }

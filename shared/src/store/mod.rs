@@ -2,6 +2,7 @@
 //! Every state change is one conditional write or one TransactWriteItems; nothing here
 //! decides a race with a read.
 
+mod contracts;
 mod error;
 mod inbox;
 mod jobs;

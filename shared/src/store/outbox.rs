@@ -31,10 +31,6 @@ impl OutboxRow {
     }
 }
 
-fn due_sort(at: Timestamp, id: EventId) -> String {
-    format!("{}#{id}", time::format(at))
-}
-
 impl Store {
     pub(crate) fn outbox_put(&self, event: &OutboxEvent) -> Result<TransactWriteItem, StoreError> {
         let row = OutboxRow::of(event)?;
@@ -43,7 +39,7 @@ impl Store {
             keys::OUTBOX_SK.to_owned(),
             IndexKeys {
                 duepk: Some(keys::DUE_OUTBOX.to_owned()),
-                duesk: Some(due_sort(event.created_at, event.event_id)),
+                duesk: Some(keys::due_at(event.created_at, event.event_id)),
                 ..IndexKeys::default()
             },
             &row,
@@ -76,30 +72,38 @@ impl Store {
         }
     }
 
-    /// Undispatched events last touched before `before`, oldest first: one Query of the
-    /// sparse due index, so the cost follows what is due, not the table.
-    pub async fn due_outbox(
+    /// Undispatched events last touched before `before`, oldest first.
+    /// Items of one kind of due work whose time is before `before`, oldest first, and how
+    /// many items DynamoDB read for them: one Query of the sparse due index, so the cost
+    /// follows what is due, not the size of the table.
+    pub async fn due<T: serde::de::DeserializeOwned>(
         &self,
+        kind: &str,
         before: Timestamp,
         limit: u32,
-    ) -> Result<Vec<OutboxRow>, StoreError> {
+        start: Option<super::PageKey>,
+    ) -> Result<(super::Page<T>, usize), StoreError> {
         let out = self
             .client
             .query()
             .table_name(self.table())
             .index_name(keys::DUE_INDEX)
             .key_condition_expression("DUEPK = :due AND DUESK < :before")
-            .expression_attribute_values(":due", AttributeValue::S(keys::DUE_OUTBOX.to_owned()))
+            .expression_attribute_values(":due", AttributeValue::S(kind.to_owned()))
             .expression_attribute_values(":before", AttributeValue::S(time::format(before)))
             .limit(limit as i32)
+            .set_exclusive_start_key(start.map(super::PageKey::into_dynamo))
             .send()
             .await?;
-        Ok(out
+        let read = out.scanned_count as usize;
+        let items = out
             .items
             .unwrap_or_default()
             .into_iter()
             .map(serde_dynamo::from_item)
-            .collect::<Result<_, _>>()?)
+            .collect::<Result<_, _>>()?;
+        let next = out.last_evaluated_key.and_then(super::PageKey::from_dynamo);
+        Ok((super::Page { items, next }, read))
     }
 
     /// Claims a due event for one sweeper: moves its due time to `now`, on condition that
@@ -118,7 +122,10 @@ impl Store {
             .update_expression("SET DUESK = :claimed")
             .condition_expression("DUESK = :seen")
             .expression_attribute_values(":seen", AttributeValue::S(seen.clone()))
-            .expression_attribute_values(":claimed", AttributeValue::S(due_sort(now, row.event_id)))
+            .expression_attribute_values(
+                ":claimed",
+                AttributeValue::S(keys::due_at(now, row.event_id)),
+            )
             .send()
             .await;
         match result {

@@ -128,7 +128,7 @@ async fn a_hire_cancelled_by_conflicts_is_retried_to_the_right_outcome() {
         "3 conflicts, then the commit"
     );
     assert_eq!(hired["job"]["status"], "filled");
-    assert_eq!(app.items_with_sk("CONTRACT").await.len(), 1);
+    assert_eq!(app.contracts().await.len(), 1);
     let job = app.item(&format!("JOB#{job_id}"), "JOB").await.unwrap();
     assert_eq!(s(&job, "status"), "filled");
 }

@@ -263,6 +263,15 @@ impl TestApp {
             .collect()
     }
 
+    /// Every contract item (not the parties' links to them).
+    pub async fn contracts(&self) -> Vec<Item> {
+        self.items()
+            .await
+            .into_iter()
+            .filter(|i| s(i, "SK") == "CONTRACT")
+            .collect()
+    }
+
     pub async fn item(&self, pk: &str, sk: &str) -> Option<Item> {
         self.dynamo
             .get_item()

@@ -215,5 +215,5 @@ async fn a_multi_opening_job_stays_open_until_the_last_hire() {
     )
     .await
     .expect_problem(409, "JOB_NOT_OPEN");
-    assert_eq!(app.items_with_sk("CONTRACT").await.len(), 2);
+    assert_eq!(app.contracts().await.len(), 2);
 }

@@ -58,7 +58,7 @@ async fn assert_hired_exactly(app: &TestApp, job_id: &str, k: usize) {
         .count();
     assert_eq!(hired, k, "hired applications");
     let contracts = app
-        .items_with_sk("CONTRACT")
+        .contracts()
         .await
         .into_iter()
         .filter(|c| s(c, "job_id") == job_id)
@@ -117,7 +117,7 @@ async fn cancel_racing_hires_ends_in_one_consistent_outcome() {
         );
 
         let job = app.item(&format!("JOB#{job_id}"), "JOB").await.unwrap();
-        let contracts = app.items_with_sk("CONTRACT").await.len();
+        let contracts = app.contracts().await.len();
         let hired_apps = app
             .items_with_sk("JOB#APP#")
             .await

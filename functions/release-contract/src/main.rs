@@ -1,0 +1,4 @@
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::runtime::serve_http(shared::handlers::release_contract).await
+}
