@@ -331,7 +331,7 @@ impl Store {
             .expression_attribute_values(":event", s("EVENT#"))
             .scan_index_forward(true)
             .consistent_read(true);
-        self.page(query, limit, start).await
+        self.page_in_order(query, limit, start).await
     }
 
     /// Whether `user` holds a hired application on the job.

@@ -152,7 +152,19 @@ impl Store {
         Ok(out.item.map(serde_dynamo::from_item).transpose()?)
     }
 
+    /// One page of `query`, newest first (every list but the audit trail).
     pub(super) async fn page<T: DeserializeOwned>(
+        &self,
+        query: QueryFluentBuilder,
+        limit: u32,
+        start: Option<PageKey>,
+    ) -> Result<Page<T>, StoreError> {
+        self.page_in_order(query.scan_index_forward(false), limit, start)
+            .await
+    }
+
+    /// One page of `query` in the order it already asks for.
+    pub(super) async fn page_in_order<T: DeserializeOwned>(
         &self,
         query: QueryFluentBuilder,
         limit: u32,
@@ -160,7 +172,6 @@ impl Store {
     ) -> Result<Page<T>, StoreError> {
         let out = query
             .table_name(self.table())
-            .scan_index_forward(false)
             .limit(limit as i32)
             .set_exclusive_start_key(start.map(PageKey::into_dynamo))
             .send()

@@ -287,19 +287,57 @@ impl TestApp {
 
     /// Moves a job's deadline into the past without any sweep, as time passing would.
     pub async fn time_travel_past_deadline(&self, job_id: &str) {
+        self.set_deadline(
+            &format!("JOB#{job_id}"),
+            "JOB",
+            "expires_at",
+            job_id,
+            "2020-01-01T00:00:00.000Z",
+        )
+        .await;
+    }
+
+    /// Sets a deadline attribute and, where the item is due work, its due-index sort key.
+    pub async fn set_deadline(&self, pk: &str, sk: &str, attribute: &str, id: &str, at: &str) {
         self.dynamo
             .update_item()
             .table_name(&self.table)
-            .key("PK", AttributeValue::S(format!("JOB#{job_id}")))
-            .key("SK", AttributeValue::S("JOB".into()))
-            .update_expression("SET expires_at = :past")
-            .expression_attribute_values(
-                ":past",
-                AttributeValue::S("2020-01-01T00:00:00.000Z".into()),
-            )
+            .key("PK", AttributeValue::S(pk.into()))
+            .key("SK", AttributeValue::S(sk.into()))
+            .update_expression("SET #a = :at, DUESK = :due")
+            .condition_expression("attribute_exists(DUEPK)")
+            .expression_attribute_names("#a", attribute)
+            .expression_attribute_values(":at", AttributeValue::S(at.into()))
+            .expression_attribute_values(":due", AttributeValue::S(format!("{at}#{id}")))
             .send()
             .await
-            .expect("update expires_at");
+            .expect("deadline moved");
+    }
+
+    /// Moves a funded contract's release deadline to `at`.
+    pub async fn set_release_deadline(&self, contract_id: &str, at: &str) {
+        self.set_deadline(
+            &format!("CONTRACT#{contract_id}"),
+            "CONTRACT",
+            "release_deadline",
+            contract_id,
+            at,
+        )
+        .await;
+    }
+
+    /// Runs `sweep` at `now` with a full time budget.
+    pub async fn sweep_at(
+        &self,
+        now: shared::time::Timestamp,
+    ) -> shared::handlers::sweep::SweepReport {
+        shared::handlers::sweep(
+            &self.app,
+            now,
+            std::time::Instant::now() + std::time::Duration::from_secs(50),
+        )
+        .await
+        .expect("sweep")
     }
 }
 

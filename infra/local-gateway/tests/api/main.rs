@@ -2,9 +2,11 @@
 
 mod applications;
 mod conflicts;
+mod contracts;
 mod helpers;
 mod hire;
 mod jobs;
 mod notifications;
 mod races;
+mod sweeps;
 mod wiring;
