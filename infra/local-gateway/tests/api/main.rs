@@ -8,5 +8,7 @@ mod hire;
 mod jobs;
 mod notifications;
 mod races;
+mod runtime_api;
+mod samples;
 mod sweeps;
 mod wiring;

@@ -49,3 +49,20 @@ fn each_function_main_wires_its_own_handler() {
         );
     }
 }
+
+#[test]
+fn the_queue_consumer_and_the_sweeper_wire_their_runtimes() {
+    for (name, call) in [
+        ("notify", "shared::runtime::serve_sqs"),
+        ("sweep", "shared::runtime::serve_sweep"),
+    ] {
+        let main = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("../../functions/{name}/src/main.rs"));
+        let source = std::fs::read_to_string(&main).unwrap();
+        assert!(
+            source.contains(call),
+            "{} does not call {call}",
+            main.display()
+        );
+    }
+}
