@@ -5,6 +5,8 @@
 #   dynamodb-local.sh stop --pid-file F
 # Always -sharedDb: without it each access key and region sees its own tables.
 set -euo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 infra="$(dirname "$here")"
 
@@ -34,23 +36,10 @@ case "$cmd" in
     (cd "$(dirname "$pid_file")" && exec nohup java "-Djava.library.path=$lib" -jar "$jar" \
       -sharedDb -port "$port" "${storage[@]}" >"$log" 2>&1) &
     echo $! >"$pid_file"
-    for _ in $(seq 1 120); do
-      if curl -s -o /dev/null "http://127.0.0.1:$port"; then
-        echo "DynamoDB Local on http://127.0.0.1:$port (pid $(cat "$pid_file"))"
-        exit 0
-      fi
-      if ! kill -0 "$(cat "$pid_file")" 2>/dev/null; then break; fi
-      sleep 0.25
-    done
-    echo "dynamodb-local: did not start; log tail:" >&2
-    tail -n 20 "$log" >&2 || true
-    exit 1
+    wait_for_http "http://127.0.0.1:$port/" "$pid_file" "$log" "DynamoDB Local"
     ;;
   stop)
-    if [ -f "$pid_file" ]; then
-      kill "$(cat "$pid_file")" 2>/dev/null || true
-      rm -f "$pid_file"
-    fi
+    stop_pid "$pid_file"
     ;;
   *) echo "usage: dynamodb-local.sh start|stop ..." >&2; exit 2 ;;
 esac

@@ -3,6 +3,8 @@
 #   sqs-local.sh start --port N --pid-file F --log F
 #   sqs-local.sh stop --pid-file F
 set -euo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cmd="${1:-}"; shift || true
 port=9324 pid_file="" log=/dev/null
@@ -21,23 +23,10 @@ case "$cmd" in
     [ -x "$root/.venv/bin/moto_server" ] || "$root/infra/scripts/python-venv.sh"
     nohup "$root/.venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
     echo $! >"$pid_file"
-    for _ in $(seq 1 120); do
-      if curl -s -o /dev/null "http://127.0.0.1:$port/moto-api/"; then
-        echo "SQS emulator on http://127.0.0.1:$port (pid $(cat "$pid_file"))"
-        exit 0
-      fi
-      kill -0 "$(cat "$pid_file")" 2>/dev/null || break
-      sleep 0.25
-    done
-    echo "sqs-local: did not start; log tail:" >&2
-    tail -n 20 "$log" >&2 || true
-    exit 1
+    wait_for_http "http://127.0.0.1:$port/moto-api/" "$pid_file" "$log" "SQS emulator"
     ;;
   stop)
-    if [ -f "$pid_file" ]; then
-      kill "$(cat "$pid_file")" 2>/dev/null || true
-      rm -f "$pid_file"
-    fi
+    stop_pid "$pid_file"
     ;;
   *) echo "usage: sqs-local.sh start|stop ..." >&2; exit 2 ;;
 esac

@@ -1,5 +1,5 @@
 use crate::App;
-use crate::domain::{ApplicationId, Bid, Fields, JobId};
+use crate::domain::{ApplicationId, Bid, JobId};
 use crate::http::{ApiError, ListQuery, caller, created, json, json_body, list, path_id};
 use crate::time;
 use http::StatusCode;
@@ -36,9 +36,7 @@ pub async fn apply(app: App, req: Request) -> Answer {
 /// `GET /jobs/{job_id}/applications`: the owner only.
 pub async fn list_applications(app: App, req: Request) -> Answer {
     let user = caller(&req)?;
-    let mut fields = Fields::new();
-    let page = ListQuery::parse(&req, &mut fields);
-    let page = fields.finish(|| page).map_err(ApiError::Validation)?;
+    let page = ListQuery::only(&req)?;
     let id = job_id(&req)?;
     let job = app.store.job(id).await?.ok_or(ApiError::JobNotFound)?;
     if !job.is_owned_by(&user) {

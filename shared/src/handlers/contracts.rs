@@ -1,7 +1,7 @@
 //! Escrow contracts and a job's audit trail.
 
 use crate::App;
-use crate::domain::{ContractAction, ContractId, Fields, JobId, Rejection};
+use crate::domain::{ContractAction, ContractId, JobId, Rejection};
 use crate::http::{ApiError, ListQuery, caller, json, list, path_id};
 use crate::time;
 use http::StatusCode;
@@ -62,9 +62,7 @@ pub async fn refund_contract(app: App, req: Request) -> Answer {
 /// `GET /me/contracts?limit=&cursor=`: as owner or freelancer, newest first.
 pub async fn list_my_contracts(app: App, req: Request) -> Answer {
     let user = caller(&req)?;
-    let mut fields = Fields::new();
-    let page = ListQuery::parse(&req, &mut fields);
-    let page = fields.finish(|| page).map_err(ApiError::Validation)?;
+    let page = ListQuery::only(&req)?;
     let scope = format!("my-contracts:{user}");
     let start = app.cursors.start(&scope, page.cursor.as_deref())?;
     let found = app.store.contracts_of(&user, page.limit, start).await?;
@@ -77,9 +75,7 @@ pub async fn list_my_contracts(app: App, req: Request) -> Answer {
 /// freelancers only.
 pub async fn list_job_events(app: App, req: Request) -> Answer {
     let user = caller(&req)?;
-    let mut fields = Fields::new();
-    let page = ListQuery::parse(&req, &mut fields);
-    let page = fields.finish(|| page).map_err(ApiError::Validation)?;
+    let page = ListQuery::only(&req)?;
     let id = path_id(&req, "job_id", JobId::parse).ok_or(ApiError::JobNotFound)?;
     let job = app.store.job(id).await?.ok_or(ApiError::JobNotFound)?;
     if !job.is_owned_by(&user) && !app.store.is_hired_on(id, &user).await? {

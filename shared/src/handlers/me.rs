@@ -49,9 +49,7 @@ pub async fn read_notification(app: App, req: Request) -> Answer {
 /// `GET /me/applications?limit=&cursor=`
 pub async fn list_my_applications(app: App, req: Request) -> Answer {
     let user = caller(&req)?;
-    let mut fields = Fields::new();
-    let page = ListQuery::parse(&req, &mut fields);
-    let page = fields.finish(|| page).map_err(ApiError::Validation)?;
+    let page = ListQuery::only(&req)?;
     let scope = format!("my-applications:{user}");
     let start = app.cursors.start(&scope, page.cursor.as_deref())?;
     let found = app.store.applications_of(&user, page.limit, start).await?;

@@ -4,7 +4,7 @@
 //! conditional writes, and stops before the time budget runs out; the next run continues.
 
 use crate::App;
-use crate::domain::{Contract, Job};
+use crate::domain::{Contract, Job, OutboxEvent};
 use crate::store::{OutboxRow, PageKey, StoreError, keys};
 use crate::time::{self, Timestamp};
 use serde::Serialize;
@@ -60,28 +60,33 @@ pub async fn sweep(
     Ok(report)
 }
 
-/// Returns whether the step finished (false: out of time).
-async fn expire_jobs(
+/// Pages through one kind of due work, applying `expire` to each item; returns whether
+/// the step finished (false: out of time) and how many items it expired.
+async fn expire_due<T, F, Fut>(
     app: &App,
+    kind: &str,
     now: Timestamp,
     budget: &Budget,
     report: &mut SweepReport,
-) -> Result<bool, StoreError> {
+    expire: F,
+) -> Result<(bool, usize), StoreError>
+where
+    T: serde::de::DeserializeOwned,
+    F: Fn(T) -> Fut,
+    Fut: std::future::Future<Output = Result<Option<Vec<OutboxEvent>>, StoreError>>,
+{
+    let mut expired = 0;
     let mut start: Option<PageKey> = None;
     loop {
         if budget.spent() {
-            return Ok(false);
+            return Ok((false, expired));
         }
-        let (page, read) = app
-            .store
-            .due::<Job>(keys::DUE_JOB, now, PAGE, start)
-            .await?;
+        let (page, read) = app.store.due::<T>(kind, now, PAGE, start).await?;
         report.read += read;
-        for job in &page.items {
-            match app.store.expire_job(job, now).await? {
+        for item in page.items {
+            match expire(item).await? {
                 Some(events) => {
-                    tracing::info!(job_id = %job.job_id, "job expired");
-                    report.expired_jobs += 1;
+                    expired += 1;
                     app.publisher.publish(&app.store, &events, now).await;
                 }
                 None => report.skipped += 1,
@@ -89,9 +94,31 @@ async fn expire_jobs(
         }
         start = page.next;
         if start.is_none() {
-            return Ok(true);
+            return Ok((true, expired));
         }
     }
+}
+
+async fn expire_jobs(
+    app: &App,
+    now: Timestamp,
+    budget: &Budget,
+    report: &mut SweepReport,
+) -> Result<bool, StoreError> {
+    let (finished, expired) = expire_due(
+        app,
+        keys::DUE_JOB,
+        now,
+        budget,
+        report,
+        |job: Job| async move {
+            tracing::info!(job_id = %job.job_id, "expiring job");
+            app.store.expire_job(&job, now).await
+        },
+    )
+    .await?;
+    report.expired_jobs += expired;
+    Ok(finished)
 }
 
 async fn expire_contracts(
@@ -100,31 +127,20 @@ async fn expire_contracts(
     budget: &Budget,
     report: &mut SweepReport,
 ) -> Result<bool, StoreError> {
-    let mut start: Option<PageKey> = None;
-    loop {
-        if budget.spent() {
-            return Ok(false);
-        }
-        let (page, read) = app
-            .store
-            .due::<Contract>(keys::DUE_CONTRACT, now, PAGE, start)
-            .await?;
-        report.read += read;
-        for contract in &page.items {
-            match app.store.expire_contract(contract, now).await? {
-                Some(events) => {
-                    tracing::info!(contract_id = %contract.contract_id, "contract expired");
-                    report.expired_contracts += 1;
-                    app.publisher.publish(&app.store, &events, now).await;
-                }
-                None => report.skipped += 1,
-            }
-        }
-        start = page.next;
-        if start.is_none() {
-            return Ok(true);
-        }
-    }
+    let (finished, expired) = expire_due(
+        app,
+        keys::DUE_CONTRACT,
+        now,
+        budget,
+        report,
+        |c: Contract| async move {
+            tracing::info!(contract_id = %c.contract_id, "expiring contract");
+            app.store.expire_contract(&c, now).await
+        },
+    )
+    .await?;
+    report.expired_contracts += expired;
+    Ok(finished)
 }
 
 async fn redrive(

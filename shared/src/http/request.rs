@@ -64,6 +64,13 @@ impl ListQuery {
     pub const DEFAULT_LIMIT: u32 = 20;
     pub const MAX_LIMIT: u32 = 100;
 
+    /// `limit` and `cursor` of a list that takes no other parameters.
+    pub fn only(req: &Request) -> Result<Self, ApiError> {
+        let mut fields = Fields::new();
+        let page = Self::parse(req, &mut fields);
+        fields.finish(|| page).map_err(ApiError::Validation)
+    }
+
     /// Parses `limit` and `cursor`, recording problems in `fields` so they are reported
     /// together with the list's own filters.
     pub fn parse(req: &Request, fields: &mut Fields) -> Option<Self> {
