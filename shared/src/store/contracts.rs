@@ -310,7 +310,7 @@ impl Store {
             Ok(()) => Ok(Some(events)),
             Err(TxError::Cancelled(reasons)) if failed(reasons.first()) => Ok(None),
             Err(TxError::Cancelled(reasons)) => Err(StoreError::Failed(
-                format!("expiry cancelled: {reasons:?}").into(),
+                format!("expiry cancelled: {:?}", super::transact::codes(&reasons)).into(),
             )),
             Err(TxError::Store(e)) => Err(e),
         }

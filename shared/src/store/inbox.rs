@@ -37,7 +37,7 @@ impl Store {
             Ok(()) => Ok(true),
             Err(TxError::Cancelled(reasons)) if failed(reasons.first()) => Ok(false),
             Err(TxError::Cancelled(reasons)) => Err(StoreError::Failed(
-                format!("delivery cancelled: {reasons:?}").into(),
+                format!("delivery cancelled: {:?}", super::transact::codes(&reasons)).into(),
             )),
             Err(TxError::Store(e)) => Err(e),
         }

@@ -392,7 +392,7 @@ impl Store {
                     Err(Rejection::AlreadyApplied.into())
                 } else {
                     Err(StoreError::Failed(
-                        format!("apply cancelled: {reasons:?}").into(),
+                        format!("apply cancelled: {:?}", super::transact::codes(&reasons)).into(),
                     ))
                 }
             }
@@ -692,7 +692,7 @@ impl Store {
                     Err(Rejection::ApplicationNotPending(current.status).into())
                 } else {
                     Err(StoreError::Failed(
-                        format!("hire cancelled: {reasons:?}").into(),
+                        format!("hire cancelled: {:?}", super::transact::codes(&reasons)).into(),
                     ))
                 }
             }

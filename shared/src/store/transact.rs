@@ -85,3 +85,9 @@ impl Store {
         }
     }
 }
+
+/// The codes of cancellation reasons, for messages: the reasons themselves can carry old
+/// item images, which must not reach the logs.
+pub(crate) fn codes(reasons: &[CancellationReason]) -> Vec<&str> {
+    reasons.iter().map(reason_code).collect()
+}
