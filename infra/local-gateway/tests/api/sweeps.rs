@@ -353,3 +353,32 @@ async fn a_sweep_reads_what_is_due_not_the_table() {
     let again = app.sweep_at(time::now()).await;
     assert_eq!((again.expired_jobs, again.read), (0, 0));
 }
+
+#[tokio::test]
+async fn a_sweep_out_of_time_stops_cleanly_and_the_next_one_continues() {
+    let app = spawn_app().await;
+    let mut jobs = Vec::new();
+    for _ in 0..60 {
+        let job_id = str_of(&app.create_job("alice", json!({})).await, "job_id");
+        app.time_travel_past_deadline(&job_id).await;
+        jobs.push(job_id);
+    }
+    // A budget that ends just after the sweeper's safety margin: it gets one page in.
+    let tight = std::time::Instant::now() + std::time::Duration::from_millis(3_050);
+    let first = shared::handlers::sweep(&app.app, time::now(), tight)
+        .await
+        .unwrap();
+    assert!(first.out_of_time, "{first:?}");
+    assert!(
+        first.expired_jobs > 0 && first.expired_jobs < 60,
+        "{first:?}"
+    );
+
+    let second = app.sweep_at(time::now()).await;
+    assert!(!second.out_of_time);
+    assert_eq!(first.expired_jobs + second.expired_jobs, 60);
+    for job_id in &jobs {
+        let job = app.item(&format!("JOB#{job_id}"), "JOB").await.unwrap();
+        assert_eq!(s(&job, "status"), "expired");
+    }
+}
