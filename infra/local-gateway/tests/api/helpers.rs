@@ -21,17 +21,15 @@ pub struct TestApp {
     pub app: shared::App,
 }
 
-/// How a test app differs from the local stack. By default the queue is not fed to
-/// `notify` in the background: a test that compares table snapshots must not race the
-/// consumer; tests that want delivery call `drain_queue`.
+/// How a test app differs from the local stack. The queue is never fed to `notify` in the
+/// background: a test that compares table snapshots must not race the consumer, so tests
+/// that want delivery call `drain_queue`.
 #[derive(Default)]
 pub struct Options {
     /// The DynamoDB client the HTTP handlers use.
     pub dynamo: Option<Client>,
     /// The SQS endpoint the HTTP handlers publish to (an unreachable one: SQS is down).
     pub sqs_endpoint: Option<String>,
-    /// Whether the queue is fed to `notify` in the background, as in `make dev`.
-    pub pump: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -123,9 +121,6 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     )
     .expect("every route has a handler");
     let app = working.app().clone();
-    if options.pump {
-        local_gateway::worker::spawn_pump(app.clone(), sqs.clone(), queues.url.clone());
-    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = gateway.spawn(listener).await.unwrap();
     TestApp {
