@@ -11,6 +11,9 @@ use crate::domain::{
 };
 use crate::time;
 use aws_sdk_dynamodb::types::AttributeValue;
+use futures::StreamExt;
+
+const REJECT_CONCURRENCY: usize = 16;
 
 impl Store {
     fn notification_put(
@@ -66,12 +69,19 @@ impl Store {
                 .expression_attribute_values(":pending", s(ApplicationStatus::Pending.as_str()))
                 .consistent_read(true);
             let page: Page<Application> = self.page(query, 200, start).await?;
-            for application in &page.items {
-                if self.reject_one(application, event).await? {
+            start = page.next;
+            // Independent small transactions: a few at a time keeps thousands of applicants
+            // well inside the consumer's timeout.
+            let outcomes: Vec<Result<bool, StoreError>> = futures::stream::iter(page.items)
+                .map(|application| async move { self.reject_one(&application, event).await })
+                .buffer_unordered(REJECT_CONCURRENCY)
+                .collect()
+                .await;
+            for outcome in outcomes {
+                if outcome? {
                     rejected += 1;
                 }
             }
-            start = page.next;
             if start.is_none() {
                 return Ok(rejected);
             }
