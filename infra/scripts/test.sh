@@ -37,5 +37,5 @@ step "SQS emulator on port $sqs_port"
 infra/scripts/sqs-local.sh start --port "$sqs_port" --pid-file "$state/sqs.pid" --log "$state/sqs.log"
 
 step "cargo test"
-DYNAMODB_ENDPOINT="http://127.0.0.1:$ddb_port" SQS_ENDPOINT="http://127.0.0.1:$sqs_port" \
+RUST_LOG="${RUST_LOG:-warn}" DYNAMODB_ENDPOINT="http://127.0.0.1:$ddb_port" SQS_ENDPOINT="http://127.0.0.1:$sqs_port" \
   cargo test --workspace --no-fail-fast
