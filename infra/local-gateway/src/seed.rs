@@ -28,7 +28,8 @@ pub async fn demo(app: &App) -> Result<(), Box<dyn std::error::Error + Send + Sy
             )
             .map_err(|e| format!("demo bid invalid: {e:?}"))?;
             let application = bid.into_application(job.job_id, bob.clone(), now);
-            app.store.apply(&job, &application).await?;
+            let events = app.store.apply(&job, &application).await?;
+            app.publisher.publish(&app.store, &events, now).await;
         }
     }
     Ok(())
