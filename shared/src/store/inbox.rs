@@ -1,7 +1,7 @@
 //! The inbox: notifications delivered exactly once per event and recipient, and the
 //! fan-out that rejects a closed job's pending applications.
 
-use super::jobs::{failed, names, s, values};
+use super::jobs::{names, s, values};
 use super::keys::{self, IndexKeys};
 use super::transact::TxError;
 use super::{Page, PageKey, Store, StoreError};
@@ -15,6 +15,15 @@ use futures::StreamExt;
 
 const REJECT_CONCURRENCY: usize = 16;
 
+/// Unread notifications carry a UserIndex key, so `unread=true` is one Query of them only.
+fn unread_index(n: &Notification) -> IndexKeys {
+    IndexKeys {
+        gsi1pk: Some(keys::unread(&n.recipient_id)),
+        gsi1sk: Some(keys::notification_sk(n.notification_id)),
+        ..IndexKeys::default()
+    }
+}
+
 impl Store {
     fn notification_put(
         &self,
@@ -23,26 +32,38 @@ impl Store {
         self.put(
             keys::user_pk(&n.recipient_id),
             keys::notification_sk(n.notification_id),
-            IndexKeys {
-                gsi1pk: Some(keys::unread(&n.recipient_id)),
-                gsi1sk: Some(keys::notification_sk(n.notification_id)),
-                ..IndexKeys::default()
-            },
+            unread_index(n),
             n,
             true,
         )
     }
 
     /// Writes `n` unless this recipient already has the notification of this event.
-    /// Returns whether it was new.
+    /// Returns whether it was new. A plain conditional put: half the cost of a transaction.
     pub async fn deliver(&self, n: &Notification) -> Result<bool, StoreError> {
-        match self.transact(vec![self.notification_put(n)?]).await {
-            Ok(()) => Ok(true),
-            Err(TxError::Cancelled(reasons)) if failed(reasons.first()) => Ok(false),
-            Err(TxError::Cancelled(reasons)) => Err(StoreError::Failed(
-                format!("delivery cancelled: {:?}", super::transact::codes(&reasons)).into(),
-            )),
-            Err(TxError::Store(e)) => Err(e),
+        let item = serde_dynamo::to_item(keys::Row {
+            pk: keys::user_pk(&n.recipient_id),
+            sk: keys::notification_sk(n.notification_id),
+            index: unread_index(n),
+            body: n,
+        })?;
+        let result = self
+            .client
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e.into()),
         }
     }
 
