@@ -43,9 +43,38 @@ pub async fn sweep(
 ) -> Result<SweepReport, StoreError> {
     let budget = Budget(deadline);
     let mut report = SweepReport::default();
-    let finished = expire_jobs(app, now, &budget, &mut report).await?
-        && expire_contracts(app, now, &budget, &mut report).await?
-        && redrive(app, now, &budget, &mut report).await?;
+    let (mut finished, jobs) = expire_due(
+        app,
+        keys::DUE_JOB,
+        now,
+        &budget,
+        &mut report,
+        |job: Job| async move {
+            tracing::info!(job_id = %job.job_id, "expiring job");
+            app.store.expire_job(&job, now).await
+        },
+    )
+    .await?;
+    report.expired_jobs = jobs;
+    if finished {
+        let contracts;
+        (finished, contracts) = expire_due(
+            app,
+            keys::DUE_CONTRACT,
+            now,
+            &budget,
+            &mut report,
+            |c: Contract| async move {
+                tracing::info!(contract_id = %c.contract_id, "expiring contract");
+                app.store.expire_contract(&c, now).await
+            },
+        )
+        .await?;
+        report.expired_contracts = contracts;
+    }
+    if finished {
+        finished = redrive(app, now, &budget, &mut report).await?;
+    }
     report.out_of_time = !finished;
     tracing::info!(
         expired_jobs = report.expired_jobs,
@@ -97,50 +126,6 @@ where
             return Ok((true, expired));
         }
     }
-}
-
-async fn expire_jobs(
-    app: &App,
-    now: Timestamp,
-    budget: &Budget,
-    report: &mut SweepReport,
-) -> Result<bool, StoreError> {
-    let (finished, expired) = expire_due(
-        app,
-        keys::DUE_JOB,
-        now,
-        budget,
-        report,
-        |job: Job| async move {
-            tracing::info!(job_id = %job.job_id, "expiring job");
-            app.store.expire_job(&job, now).await
-        },
-    )
-    .await?;
-    report.expired_jobs += expired;
-    Ok(finished)
-}
-
-async fn expire_contracts(
-    app: &App,
-    now: Timestamp,
-    budget: &Budget,
-    report: &mut SweepReport,
-) -> Result<bool, StoreError> {
-    let (finished, expired) = expire_due(
-        app,
-        keys::DUE_CONTRACT,
-        now,
-        budget,
-        report,
-        |c: Contract| async move {
-            tracing::info!(contract_id = %c.contract_id, "expiring contract");
-            app.store.expire_contract(&c, now).await
-        },
-    )
-    .await?;
-    report.expired_contracts += expired;
-    Ok(finished)
 }
 
 async fn redrive(

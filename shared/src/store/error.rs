@@ -54,3 +54,24 @@ impl From<Rejection> for StoreError {
         Self::Rejected(r)
     }
 }
+
+/// The output of a conditional write, or `None` when its condition did not hold: for writes
+/// where that is an answer (already delivered, already claimed), not a failure.
+pub(crate) fn unless_condition_failed<O, E, R>(
+    result: Result<O, SdkError<E, R>>,
+) -> Result<Option<O>, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match result {
+        Ok(output) => Ok(Some(output)),
+        Err(e)
+            if e.as_service_error().and_then(|e| e.code())
+                == Some("ConditionalCheckFailedException") =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -55,16 +55,7 @@ impl Store {
             .condition_expression("attribute_not_exists(PK)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(e.into()),
-        }
+        Ok(super::error::unless_condition_failed(result)?.is_some())
     }
 
     /// Rejects every pending application of a closed job and notifies each applicant, one
@@ -197,16 +188,10 @@ impl Store {
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
             .await;
-        match result {
-            Ok(out) => Ok(out.attributes.map(serde_dynamo::from_item).transpose()?),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(e.into()),
-        }
+        let Some(out) = super::error::unless_condition_failed(result)? else {
+            return Ok(None);
+        };
+        Ok(out.attributes.map(serde_dynamo::from_item).transpose()?)
     }
 
     /// A freelancer's applications, newest first.

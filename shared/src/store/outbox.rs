@@ -60,16 +60,8 @@ impl Store {
             .expression_attribute_values(":now", AttributeValue::S(time::format(now)))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(e.into()),
-        }
+        super::error::unless_condition_failed(result)?;
+        Ok(())
     }
 
     /// Undispatched events last touched before `before`, oldest first.
@@ -128,15 +120,6 @@ impl Store {
             )
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(e.into()),
-        }
+        Ok(super::error::unless_condition_failed(result)?.is_some())
     }
 }
