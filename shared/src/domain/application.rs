@@ -61,8 +61,6 @@ pub struct Bid {
     pub message: String,
 }
 
-pub type NewApplication = Bid;
-
 impl Bid {
     pub const MAX_MESSAGE_CHARS: usize = 2_000;
 

@@ -11,7 +11,7 @@ mod notification;
 mod rejection;
 mod validation;
 
-pub use application::{Application, ApplicationStatus, Bid, NewApplication};
+pub use application::{Application, ApplicationStatus, Bid};
 pub use contract::{Contract, ContractAction, ContractStatus};
 pub use event::{AuditEvent, Entity};
 pub use ids::{ApplicationId, ContractId, EventId, JobId, UserId};
