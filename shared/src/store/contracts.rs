@@ -1,8 +1,8 @@
 //! Escrow contracts: owner-driven transitions, party links for `/me/contracts`, and the
 //! sweeper's expiries of jobs and contracts.
 
-use super::jobs::{failed, names, old_item, s, values};
 use super::keys::{self, IndexKeys};
+use super::ops::{failed, names, old_item, s, values};
 use super::transact::TxError;
 use super::{Page, PageKey, Store, StoreError};
 use crate::domain::{
@@ -70,8 +70,8 @@ impl Store {
         let mut vals = values([
             (":from", s(from.as_str())),
             (":to", s(to.as_str())),
-            (":version", super::jobs::n(contract.version)),
-            (":next", super::jobs::n(after.version)),
+            (":version", super::ops::n(contract.version)),
+            (":next", super::ops::n(after.version)),
             (":now", s(time::format(now))),
             (":caller", s(caller.as_str())),
         ]);
@@ -167,7 +167,7 @@ impl Store {
         }
         let mut request = HashMap::from([(
             self.table().to_owned(),
-            wanted.build().map_err(super::jobs::build_err)?,
+            wanted.build().map_err(super::ops::build_err)?,
         )]);
         let mut found: HashMap<ContractId, Contract> = HashMap::new();
         // BatchGetItem may return part of the keys as unprocessed; ask again for those.
@@ -248,7 +248,7 @@ impl Store {
                 values([
                     (":expired", s(JobStatus::Expired.as_str())),
                     (":open", s(JobStatus::Open.as_str())),
-                    (":one", super::jobs::n(1)),
+                    (":one", super::ops::n(1)),
                     (":now", s(time::format(now))),
                     (":gsi1pk", s(index.gsi1pk.unwrap_or_default())),
                     (":gsi2pk", s(index.gsi2pk.unwrap_or_default())),
@@ -291,7 +291,7 @@ impl Store {
                 values([
                     (":expired", s(ContractStatus::Expired.as_str())),
                     (":funded", s(ContractStatus::Funded.as_str())),
-                    (":one", super::jobs::n(1)),
+                    (":one", super::ops::n(1)),
                     (":now", s(time::format(now))),
                 ]),
             )?,

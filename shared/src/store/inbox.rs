@@ -1,8 +1,8 @@
 //! The inbox: notifications delivered exactly once per event and recipient, and the
 //! fan-out that rejects a closed job's pending applications.
 
-use super::jobs::{names, s, values};
 use super::keys::{self, IndexKeys};
+use super::ops::{names, s, values};
 use super::transact::TxError;
 use super::{Page, PageKey, Store, StoreError};
 use crate::domain::{

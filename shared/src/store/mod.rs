@@ -7,6 +7,7 @@ mod error;
 mod inbox;
 mod jobs;
 pub mod keys;
+mod ops;
 mod outbox;
 mod page;
 mod transact;

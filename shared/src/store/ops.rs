@@ -1,0 +1,164 @@
+//! The building blocks every store operation uses: attribute values, conditional puts and
+//! updates for transactions, reads, and paging.
+
+use super::keys::{self, IndexKeys, Row};
+use super::transact::reason_code;
+use super::{Page, PageKey, Store, StoreError};
+use crate::domain::{AuditEvent, JobId};
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, CancellationReason, Put, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+
+pub(super) fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub(super) fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+pub(super) fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Failed(Box::new(e))
+}
+
+pub(super) fn values<const N: usize>(
+    pairs: [(&str, AttributeValue); N],
+) -> HashMap<String, AttributeValue> {
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+pub(super) fn names<const N: usize>(pairs: [(&str, &str); N]) -> HashMap<String, String> {
+    pairs
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+pub(super) fn old_item<T: DeserializeOwned>(reason: &CancellationReason) -> Option<T> {
+    reason
+        .item()
+        .and_then(|item| serde_dynamo::from_item(item.clone()).ok())
+}
+
+pub(super) fn failed(reason: Option<&CancellationReason>) -> bool {
+    reason.is_some_and(|r| reason_code(r) == "ConditionalCheckFailed")
+}
+
+impl Store {
+    pub(super) fn put<T: Serialize>(
+        &self,
+        pk: String,
+        sk: String,
+        index: IndexKeys,
+        body: &T,
+        only_if_new: bool,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let item = serde_dynamo::to_item(Row {
+            pk,
+            sk,
+            index,
+            body,
+        })?;
+        let put = Put::builder()
+            .table_name(self.table())
+            .set_item(Some(item))
+            .set_condition_expression(only_if_new.then(|| "attribute_not_exists(PK)".to_owned()))
+            .build()
+            .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Audit events live in the job's item collection, so a job's whole history, its
+    /// applications' and its contracts' included, is one Query.
+    pub(super) fn audit(
+        &self,
+        job_id: JobId,
+        event: &AuditEvent,
+    ) -> Result<TransactWriteItem, StoreError> {
+        self.put(
+            keys::job_pk(job_id),
+            keys::event_sk(event.event_id),
+            IndexKeys::default(),
+            event,
+            true,
+        )
+    }
+
+    pub(super) fn update(
+        &self,
+        key: (String, String),
+        expression: &str,
+        condition: &str,
+        names: HashMap<String, String>,
+        values: HashMap<String, AttributeValue>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(self.table())
+            .key(keys::PK, s(key.0))
+            .key(keys::SK, s(key.1))
+            .update_expression(expression)
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    pub(super) async fn get<T: DeserializeOwned>(
+        &self,
+        pk: String,
+        sk: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(self.table())
+            .key(keys::PK, s(pk))
+            .key(keys::SK, s(sk))
+            .consistent_read(true)
+            .send()
+            .await?;
+        Ok(out.item.map(serde_dynamo::from_item).transpose()?)
+    }
+
+    /// One page of `query`, newest first (every list but the audit trail).
+    pub(super) async fn page<T: DeserializeOwned>(
+        &self,
+        query: QueryFluentBuilder,
+        limit: u32,
+        start: Option<PageKey>,
+    ) -> Result<Page<T>, StoreError> {
+        self.page_in_order(query.scan_index_forward(false), limit, start)
+            .await
+    }
+
+    /// One page of `query` in the order it already asks for.
+    pub(super) async fn page_in_order<T: DeserializeOwned>(
+        &self,
+        query: QueryFluentBuilder,
+        limit: u32,
+        start: Option<PageKey>,
+    ) -> Result<Page<T>, StoreError> {
+        let out = query
+            .table_name(self.table())
+            .limit(limit as i32)
+            .set_exclusive_start_key(start.map(PageKey::into_dynamo))
+            .send()
+            .await?;
+        let items = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(serde_dynamo::from_item)
+            .collect::<Result<Vec<T>, _>>()?;
+        let next = out.last_evaluated_key.and_then(PageKey::from_dynamo);
+        Ok(Page { items, next })
+    }
+}
