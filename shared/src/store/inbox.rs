@@ -2,7 +2,7 @@
 //! fan-out that rejects a closed job's pending applications.
 
 use super::keys::{self, IndexKeys};
-use super::ops::{names, s, values};
+use super::ops::s;
 use super::transact::TxError;
 use super::{Page, PageKey, Store, StoreError};
 use crate::domain::{
@@ -121,19 +121,11 @@ impl Store {
             now,
         );
         let items = vec![
-            self.update(
-                (
-                    keys::job_pk(application.job_id),
-                    keys::application_sk(application.application_id),
-                ),
-                "SET #status = :rejected, updated_at = :now",
-                "#status = :pending",
-                names([("#status", "status")]),
-                values([
-                    (":rejected", s(ApplicationStatus::Rejected.as_str())),
-                    (":pending", s(ApplicationStatus::Pending.as_str())),
-                    (":now", s(time::format(time::now()))),
-                ]),
+            self.application_leaves_pending(
+                application,
+                ApplicationStatus::Rejected,
+                None,
+                time::now(),
             )?,
             self.notification_put(&notification)?,
             self.audit(application.job_id, &audit)?,

@@ -36,6 +36,39 @@ enum HireAttempt {
 }
 
 impl Store {
+    /// `pending → to` for one application, on condition that it is still pending (and, for
+    /// a withdrawal, that `only_by` is its applicant). Every way out of `pending` is this.
+    pub(super) fn application_leaves_pending(
+        &self,
+        application: &Application,
+        to: ApplicationStatus,
+        only_by: Option<&UserId>,
+        now: Timestamp,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut vals = values([
+            (":to", s(to.as_str())),
+            (":pending", s(ApplicationStatus::Pending.as_str())),
+            (":now", s(time::format(now))),
+        ]);
+        let condition = match only_by {
+            Some(user) => {
+                vals.insert(":caller".into(), s(user.as_str()));
+                "#status = :pending AND freelancer_id = :caller"
+            }
+            None => "#status = :pending",
+        };
+        self.update(
+            (
+                keys::job_pk(application.job_id),
+                keys::application_sk(application.application_id),
+            ),
+            "SET #status = :to, updated_at = :now",
+            condition,
+            names([("#status", "status")]),
+            vals,
+        )
+    }
+
     pub async fn create_job(&self, job: &Job) -> Result<(), StoreError> {
         let event = AuditEvent::new(
             Entity::Job,
@@ -268,21 +301,7 @@ impl Store {
             now,
         );
         let items = vec![
-            self.update(
-                (
-                    keys::job_pk(application.job_id),
-                    keys::application_sk(application.application_id),
-                ),
-                "SET #status = :withdrawn, updated_at = :now",
-                "#status = :pending AND freelancer_id = :caller",
-                names([("#status", "status")]),
-                values([
-                    (":withdrawn", s(after.status.as_str())),
-                    (":pending", s(ApplicationStatus::Pending.as_str())),
-                    (":caller", s(caller.as_str())),
-                    (":now", s(time::format(now))),
-                ]),
-            )?,
+            self.application_leaves_pending(application, after.status, Some(caller), now)?,
             self.audit(application.job_id, &event)?,
         ];
         match self.transact(items).await {
@@ -470,20 +489,7 @@ impl Store {
                     (":gsi2pk", s(index.gsi2pk.unwrap_or_default())),
                 ]),
             )?,
-            self.update(
-                (
-                    keys::job_pk(job.job_id),
-                    keys::application_sk(application.application_id),
-                ),
-                "SET #status = :hired, updated_at = :now",
-                "#status = :pending",
-                names([("#status", "status")]),
-                values([
-                    (":hired", s(application_after.status.as_str())),
-                    (":pending", s(ApplicationStatus::Pending.as_str())),
-                    (":now", s(time::format(now))),
-                ]),
-            )?,
+            self.application_leaves_pending(application, application_after.status, None, now)?,
             self.put(
                 keys::contract_pk(contract.contract_id),
                 keys::CONTRACT_SK.to_owned(),
