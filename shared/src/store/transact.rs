@@ -32,15 +32,24 @@ pub(crate) async fn backoff(attempt: u32) {
 
 impl Store {
     /// Sends one TransactWriteItems, retrying (bounded, jittered) while it is cancelled only
-    /// because another transaction touched the same items.
+    /// because another transaction touched the same items, or while DynamoDB cannot be
+    /// reached.
+    ///
+    /// A retry after a timeout or a 5xx keeps the `ClientRequestToken`: the first try may
+    /// have committed, and DynamoDB then answers the retry with that success instead of
+    /// running it again against conditions the first commit already changed (a committed
+    /// hire would otherwise come back as `JOB_NOT_OPEN`). A retry after a cancellation takes
+    /// a new token: nothing was written, and the same token would repeat the cancellation.
     pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TxError> {
         let mut attempt = 0;
+        let mut token = ulid::Ulid::generate().to_string();
         loop {
             attempt += 1;
             let sent = self
                 .client
                 .transact_write_items()
                 .set_transact_items(Some(items.clone()))
+                .client_request_token(&token)
                 .send()
                 .await;
             let err = match sent {
@@ -81,6 +90,7 @@ impl Store {
                 return Err(StoreError::Unavailable(Box::new(err)).into());
             }
             tracing::debug!(attempt, "transaction conflict, retrying");
+            token = ulid::Ulid::generate().to_string();
             backoff(attempt).await;
         }
     }

@@ -1,8 +1,9 @@
 //! DynamoDB Local runs one request at a time and never cancels a transaction for a
-//! conflict, so conflicts are injected: an HTTP client that answers the first
-//! TransactWriteItems calls with `TransactionConflict` before passing calls through.
+//! conflict, and its answers are never lost on the way back, so both are injected: an HTTP
+//! client that answers the first TransactWriteItems calls with `TransactionConflict`, or
+//! passes them through and then answers 500 as if the response had been lost.
 
-use crate::helpers::{Options, TestApp, dynamodb_endpoint, s, spawn_app_with, str_of};
+use crate::helpers::{Options, TestApp, dynamodb_endpoint, n, s, spawn_app_with, str_of};
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
     SharedHttpConnector,
@@ -15,9 +16,18 @@ use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    /// Cancelled for a conflict, nothing written.
+    Conflict,
+    /// Committed, but the caller hears a 500: the outcome is unknown to it.
+    LostResponse,
+}
+
 #[derive(Debug, Clone)]
 struct ConflictFirst {
     inner: SharedHttpClient,
+    fault: Fault,
     /// Conflicts still to inject.
     remaining: Arc<AtomicUsize>,
     /// TransactWriteItems calls seen, injected or not.
@@ -56,6 +66,24 @@ impl HttpConnector for ConflictConnector {
                 .remaining
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
                 .is_ok();
+            if inject && matches!(self.state.fault, Fault::LostResponse) {
+                let committed = self.inner.call(request);
+                return HttpConnectorFuture::new(async move {
+                    committed.await?;
+                    let body = json!({
+                        "__type": "com.amazonaws.dynamodb.v20120810#InternalServerError",
+                        "message": "Internal server error"
+                    });
+                    let mut response = Response::new(
+                        StatusCode::try_from(500).unwrap(),
+                        SdkBody::from(body.to_string()),
+                    );
+                    response
+                        .headers_mut()
+                        .insert("content-type", "application/x-amz-json-1.0");
+                    Ok(response)
+                });
+            }
             if inject {
                 let body = json!({
                     "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
@@ -80,7 +108,12 @@ impl HttpConnector for ConflictConnector {
 }
 
 async fn app_with_conflicts(conflicts: usize) -> (TestApp, ConflictFirst) {
+    app_with_faults(Fault::Conflict, conflicts).await
+}
+
+async fn app_with_faults(fault: Fault, count: usize) -> (TestApp, ConflictFirst) {
     let injector = ConflictFirst {
+        fault,
         inner: aws_smithy_http_client::Builder::new().build_http(),
         remaining: Arc::new(AtomicUsize::new(0)),
         transactions: Arc::new(AtomicUsize::new(0)),
@@ -95,7 +128,7 @@ async fn app_with_conflicts(conflicts: usize) -> (TestApp, ConflictFirst) {
         ..Options::default()
     })
     .await;
-    injector.remaining.store(conflicts, Ordering::SeqCst);
+    injector.remaining.store(count, Ordering::SeqCst);
     (app, injector)
 }
 
@@ -152,4 +185,39 @@ async fn conflicts_that_outlast_the_retries_are_503_and_change_nothing() {
     app.hire("alice", &job_id, &application_id)
         .await
         .expect(200);
+}
+
+/// A hire that committed but whose answer was lost, more often than the SDK's own retries
+/// cover, is sent again with the same `ClientRequestToken`: DynamoDB answers the retry with
+/// the first commit's success instead of running it again, which the job's conditions would
+/// refuse as `JOB_NOT_OPEN`.
+#[tokio::test]
+async fn a_hire_whose_commit_answer_is_lost_is_retried_idempotently() {
+    let (app, injector) = app_with_faults(Fault::LostResponse, 0).await;
+    let (job_id, application_id) = job_with_application(&app).await;
+    injector.remaining.store(4, Ordering::SeqCst);
+    let before = injector.transactions.load(Ordering::SeqCst);
+
+    let hired = app
+        .hire("alice", &job_id, &application_id)
+        .await
+        .expect(200);
+
+    assert_eq!(injector.remaining.load(Ordering::SeqCst), 0);
+    assert!(
+        injector.transactions.load(Ordering::SeqCst) - before > 4,
+        "the hire was sent again after every lost answer"
+    );
+    assert_eq!(hired["job"]["status"], "filled");
+    assert_eq!(app.contracts().await.len(), 1);
+    let job = app.item(&format!("JOB#{job_id}"), "JOB").await.unwrap();
+    assert_eq!(
+        (s(&job, "status"), n(&job, "hired_count")),
+        ("filled".into(), 1)
+    );
+    assert_eq!(
+        app.items_with_sk("EVENT#").await.len(),
+        5,
+        "job created, applied, hired, contract created, job filled: each once"
+    );
 }
