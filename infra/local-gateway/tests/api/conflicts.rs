@@ -66,45 +66,48 @@ impl HttpConnector for ConflictConnector {
                 .remaining
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
                 .is_ok();
-            if inject && matches!(self.state.fault, Fault::LostResponse) {
-                let committed = self.inner.call(request);
-                return HttpConnectorFuture::new(async move {
-                    committed.await?;
-                    let body = json!({
-                        "__type": "com.amazonaws.dynamodb.v20120810#InternalServerError",
-                        "message": "Internal server error"
-                    });
-                    let mut response = Response::new(
-                        StatusCode::try_from(500).unwrap(),
-                        SdkBody::from(body.to_string()),
-                    );
-                    response
-                        .headers_mut()
-                        .insert("content-type", "application/x-amz-json-1.0");
-                    Ok(response)
-                });
-            }
             if inject {
-                let body = json!({
-                    "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
-                    "message": "Transaction cancelled, please refer cancellation reasons for specific reasons [TransactionConflict, None, None, None, None, None]",
-                    "CancellationReasons": [
-                        {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"},
-                        {"Code": "None"}, {"Code": "None"}, {"Code": "None"}, {"Code": "None"}, {"Code": "None"}
-                    ]
-                });
-                let mut response = Response::new(
-                    StatusCode::try_from(400).unwrap(),
-                    SdkBody::from(body.to_string()),
-                );
-                response
-                    .headers_mut()
-                    .insert("content-type", "application/x-amz-json-1.0");
-                return HttpConnectorFuture::ready(Ok(response));
+                return match self.state.fault {
+                    Fault::Conflict => HttpConnectorFuture::ready(Ok(dynamodb_error(
+                        400,
+                        json!({
+                            "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+                            "message": "Transaction cancelled, please refer cancellation reasons for specific reasons [TransactionConflict, None, None, None, None, None]",
+                            "CancellationReasons": [
+                                {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"},
+                                {"Code": "None"}, {"Code": "None"}, {"Code": "None"}, {"Code": "None"}, {"Code": "None"}
+                            ]
+                        }),
+                    ))),
+                    Fault::LostResponse => {
+                        let committed = self.inner.call(request);
+                        HttpConnectorFuture::new(async move {
+                            committed.await?;
+                            Ok(dynamodb_error(
+                                500,
+                                json!({
+                                    "__type": "com.amazonaws.dynamodb.v20120810#InternalServerError",
+                                    "message": "Internal server error"
+                                }),
+                            ))
+                        })
+                    }
+                };
             }
         }
         self.inner.call(request)
     }
+}
+
+fn dynamodb_error(status: u16, body: serde_json::Value) -> Response<SdkBody> {
+    let mut response = Response::new(
+        StatusCode::try_from(status).unwrap(),
+        SdkBody::from(body.to_string()),
+    );
+    response
+        .headers_mut()
+        .insert("content-type", "application/x-amz-json-1.0");
+    response
 }
 
 async fn app_with_conflicts(conflicts: usize) -> (TestApp, ConflictFirst) {
