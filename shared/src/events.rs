@@ -9,6 +9,12 @@ use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 /// SendMessageBatch takes at most ten entries.
 const SQS_BATCH: usize = 10;
 
+/// The most one send may take. The change is committed before anything is sent, so an SQS
+/// that hangs must not hold the answer past the function's timeout (a committed hire that
+/// answers 5xx is retried by its client into a 409): what is not sent in time stays due and
+/// the sweeper sends it.
+const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 #[derive(Clone, Debug)]
 pub struct Publisher {
     sqs: aws_sdk_sqs::Client,
@@ -43,15 +49,22 @@ impl Publisher {
                         .ok()
                 })
                 .collect::<Vec<_>>();
-            match self
+            let send = self
                 .sqs
                 .send_message_batch()
                 .queue_url(queue_url)
                 .set_entries(Some(entries))
-                .send()
-                .await
-            {
-                Ok(out) => {
+                .send();
+            match tokio::time::timeout(SEND_TIMEOUT, send).await {
+                Err(_) => {
+                    // SQS is not answering: the rest would only wait as long again.
+                    tracing::warn!(
+                        events = rows.len() - sent.len(),
+                        "SQS send timed out; left for the sweeper"
+                    );
+                    break;
+                }
+                Ok(Ok(out)) => {
                     for ok in out.successful() {
                         if let Some(row) = ok.id().parse::<usize>().ok().and_then(|i| chunk.get(i))
                         {
@@ -65,7 +78,7 @@ impl Publisher {
                         );
                     }
                 }
-                Err(e) => {
+                Ok(Err(e)) => {
                     tracing::warn!(error = %crate::runtime::error_chain(&e), events = chunk.len(), "SQS send failed; left for the sweeper");
                 }
             }

@@ -116,8 +116,31 @@ async fn a_hire_notifies_the_hired_the_rejected_and_the_owner_exactly_once() {
 
 #[tokio::test]
 async fn with_sqs_down_the_hire_succeeds_and_the_sweeper_delivers_later() {
+    // Nothing listens on the discard port: every send is refused at once.
+    hire_while_sqs_fails("http://127.0.0.1:9".into()).await;
+}
+
+#[tokio::test]
+async fn with_sqs_hanging_the_hire_still_answers_and_the_sweeper_delivers_later() {
+    // Accepts connections and never answers: each send waits until the publisher gives up.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(120), hire_while_sqs_fails(endpoint))
+        .await
+        .expect("every request answered while SQS hung");
+}
+
+/// Applies and hires while the handlers' SQS fails; then the sweeper and `notify` deliver
+/// each notification exactly once.
+async fn hire_while_sqs_fails(sqs_endpoint: String) {
     let app = spawn_app_with(Options {
-        sqs_endpoint: Some("http://127.0.0.1:9".into()),
+        sqs_endpoint: Some(sqs_endpoint),
         ..Options::default()
     })
     .await;
