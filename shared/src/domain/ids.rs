@@ -14,6 +14,12 @@ impl UserId {
         ok.then(|| Self(raw.to_owned()))
     }
 
+    /// The actor of what the marketplace does by itself: expiries, and the rejections a
+    /// closed job sends its pending applicants.
+    pub fn system() -> Self {
+        Self("system".to_owned())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -77,6 +83,20 @@ ulid_id!(
     EventId
 );
 
+impl EventId {
+    /// `count` ids at `at`, each greater than the one before: for events written in one
+    /// transaction whose order must read back as it happened.
+    pub fn sequence(at: crate::time::Timestamp, count: usize) -> Vec<Self> {
+        let first = Ulid::from_datetime(at.into());
+        // Half the random range is left above the first id, so no increment overflows.
+        let first = Ulid::from_parts(first.timestamp_ms(), first.random() >> 1);
+        std::iter::successors(Some(first), |id| id.increment().ok())
+            .take(count)
+            .map(Self)
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,6 +107,18 @@ mod tests {
         assert!(UserId::parse("").is_none());
         assert!(UserId::parse("a#b").is_none());
         assert!(UserId::parse(&"x".repeat(129)).is_none());
+    }
+
+    #[test]
+    fn a_sequence_shares_its_time_and_rises() {
+        let at = crate::time::now();
+        let ids = EventId::sequence(at, 3);
+        assert_eq!(ids.len(), 3);
+        assert!(ids.windows(2).all(|w| w[0] < w[1]));
+        assert!(
+            ids.iter()
+                .all(|id| id.0.timestamp_ms() == EventId::at(at).0.timestamp_ms())
+        );
     }
 
     #[test]

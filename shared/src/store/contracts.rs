@@ -2,7 +2,7 @@
 //! sweeper's expiries of jobs and contracts.
 
 use super::keys::{self, IndexKeys};
-use super::ops::{failed, names, old_item, s, values};
+use super::ops::{cancelled, failed, names, s, state_now, values};
 use super::transact::TxError;
 use super::{Page, PageKey, Store, StoreError};
 use crate::domain::{
@@ -124,10 +124,7 @@ impl Store {
             Ok(()) => Ok((after, vec![event])),
             Err(TxError::Store(e)) => Err(e),
             Err(TxError::Cancelled(reasons)) => {
-                let current: Contract = reasons
-                    .first()
-                    .and_then(old_item)
-                    .unwrap_or_else(|| contract.clone());
+                let current = state_now("contract transition", &reasons, contract)?;
                 Err(current
                     .check(action, caller, now)
                     .err()
@@ -170,7 +167,9 @@ impl Store {
             wanted.build().map_err(super::ops::build_err)?,
         )]);
         let mut found: HashMap<ContractId, Contract> = HashMap::new();
-        // BatchGetItem may return part of the keys as unprocessed; ask again for those.
+        // BatchGetItem may return part of the keys as unprocessed; ask again for those, and
+        // answer 503 rather than a page with holes if they stay unprocessed.
+        let mut complete = false;
         for attempt in 0..5 {
             let out = self
                 .client
@@ -187,8 +186,16 @@ impl Store {
                     request = rest;
                     super::transact::backoff(attempt).await;
                 }
-                None => break,
+                None => {
+                    complete = true;
+                    break;
+                }
             }
+        }
+        if !complete {
+            return Err(StoreError::Unavailable(
+                "contracts still unprocessed after retries".into(),
+            ));
         }
         let items = links
             .items
@@ -211,13 +218,11 @@ impl Store {
         let mut after = job.clone();
         after.status = JobStatus::Expired;
         let index = IndexKeys::for_job(&after);
-        let system =
-            UserId::parse("system").ok_or_else(|| StoreError::Failed("system user".into()))?;
         let audit = AuditEvent::new(
             Entity::Job,
             job.job_id,
             "expired",
-            &system,
+            &UserId::system(),
             Some(JobStatus::Open.as_str()),
             JobStatus::Expired.as_str(),
             now,
@@ -270,13 +275,11 @@ impl Store {
     ) -> Result<Option<Vec<OutboxEvent>>, StoreError> {
         let mut after = contract.clone();
         after.status = ContractStatus::Expired;
-        let system =
-            UserId::parse("system").ok_or_else(|| StoreError::Failed("system user".into()))?;
         let audit = AuditEvent::new(
             Entity::Contract,
             contract.contract_id,
             "expired",
-            &system,
+            &UserId::system(),
             Some(ContractStatus::Funded.as_str()),
             ContractStatus::Expired.as_str(),
             now,
@@ -309,9 +312,7 @@ impl Store {
         match self.transact(items).await {
             Ok(()) => Ok(Some(events)),
             Err(TxError::Cancelled(reasons)) if failed(reasons.first()) => Ok(None),
-            Err(TxError::Cancelled(reasons)) => Err(StoreError::Failed(
-                format!("expiry cancelled: {:?}", super::transact::codes(&reasons)).into(),
-            )),
+            Err(TxError::Cancelled(reasons)) => Err(cancelled("expiry", &reasons)),
             Err(TxError::Store(e)) => Err(e),
         }
     }

@@ -2,14 +2,13 @@
 //! fan-out that rejects a closed job's pending applications.
 
 use super::keys::{self, IndexKeys};
-use super::ops::s;
+use super::ops::{cancelled, failed, s};
 use super::transact::TxError;
 use super::{Page, PageKey, Store, StoreError};
 use crate::domain::{
     Application, ApplicationStatus, AuditEvent, Entity, EventId, JobId, Notification, OutboxEvent,
     UserId,
 };
-use crate::time;
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures::StreamExt;
 
@@ -115,24 +114,21 @@ impl Store {
             Entity::Application,
             application.application_id,
             "rejected",
-            &application.freelancer_id,
+            &UserId::system(),
             Some(ApplicationStatus::Pending.as_str()),
             ApplicationStatus::Rejected.as_str(),
             now,
         );
         let items = vec![
-            self.application_leaves_pending(
-                application,
-                ApplicationStatus::Rejected,
-                None,
-                time::now(),
-            )?,
+            self.application_leaves_pending(application, ApplicationStatus::Rejected, None, now)?,
             self.notification_put(&notification)?,
             self.audit(application.job_id, &audit)?,
         ];
         match self.transact(items).await {
             Ok(()) => Ok(true),
-            Err(TxError::Cancelled(_)) => Ok(false),
+            // No longer pending: rejected by an earlier delivery of this event, or withdrawn.
+            Err(TxError::Cancelled(reasons)) if failed(reasons.first()) => Ok(false),
+            Err(TxError::Cancelled(reasons)) => Err(cancelled("rejection", &reasons)),
             Err(TxError::Store(e)) => Err(e),
         }
     }

@@ -1,12 +1,12 @@
 //! Jobs, applications and hiring.
 
 use super::keys::{self, IndexKeys};
-use super::ops::{build_err, failed, n, names, old_item, s, values};
+use super::ops::{build_err, cancelled, failed, n, names, old_item, s, state_now, values};
 use super::transact::TxError;
 use super::{Page, PageKey, Store, StoreError};
 use crate::domain::{
     Application, ApplicationId, ApplicationStatus, AuditEvent, CloseReason, Contract, Entity,
-    EventKind, Job, JobId, JobStatus, OutboxEvent, Rejection, UserId,
+    EventId, EventKind, Job, JobId, JobStatus, OutboxEvent, Rejection, UserId,
 };
 use crate::time::{self, Timestamp};
 use aws_sdk_dynamodb::types::{
@@ -274,9 +274,7 @@ impl Store {
                 } else if failed(reasons.get(1)) {
                     Err(Rejection::AlreadyApplied.into())
                 } else {
-                    Err(StoreError::Failed(
-                        format!("apply cancelled: {:?}", super::transact::codes(&reasons)).into(),
-                    ))
+                    Err(cancelled("apply", &reasons))
                 }
             }
         }
@@ -308,10 +306,7 @@ impl Store {
             Ok(()) => Ok(after),
             Err(TxError::Store(e)) => Err(e),
             Err(TxError::Cancelled(reasons)) => {
-                let current: Application = reasons
-                    .first()
-                    .and_then(old_item)
-                    .unwrap_or_else(|| application.clone());
+                let current = state_now("withdraw", &reasons, application)?;
                 Err(current
                     .check_may_withdraw(caller)
                     .err()
@@ -375,10 +370,7 @@ impl Store {
             Ok(()) => Ok((after, events)),
             Err(TxError::Store(e)) => Err(e),
             Err(TxError::Cancelled(reasons)) => {
-                let current: Job = reasons
-                    .first()
-                    .and_then(old_item)
-                    .unwrap_or_else(|| job.clone());
+                let current = state_now("cancel", &reasons, job)?;
                 Err(current
                     .check_owner_may_change(caller, now)
                     .err()
@@ -400,7 +392,13 @@ impl Store {
     ) -> Result<Hired, StoreError> {
         for attempt in 1..=HIRE_ATTEMPTS {
             crate::domain::check_hire(&job, &application, caller, now)?;
-            match self.hire_once(&job, &application, caller, now).await? {
+            let attempt_result = match self.hire_once(&job, &application, caller, now).await {
+                Err(StoreError::Unavailable(e)) => {
+                    return Err(self.lost_or_unavailable(&job, caller, now, e).await);
+                }
+                other => other?,
+            };
+            match attempt_result {
                 HireAttempt::Hired(hired) => return Ok(*hired),
                 HireAttempt::Stale(current) => {
                     tracing::debug!(attempt, job_id = %job.job_id, "stale hired_count, retrying");
@@ -412,6 +410,25 @@ impl Store {
         Err(StoreError::Unavailable(
             "hire kept losing to other hires".into(),
         ))
+    }
+
+    /// A hire that could not get through (conflicts or throttling outlasted the retries):
+    /// if the job has left `open` meanwhile, the caller lost the race and hears 409 as every
+    /// other loser does. The read only chooses the answer; nothing is written on it.
+    async fn lost_or_unavailable(
+        &self,
+        job: &Job,
+        caller: &UserId,
+        now: Timestamp,
+        error: Box<dyn std::error::Error + Send + Sync>,
+    ) -> StoreError {
+        match self.job(job.job_id).await {
+            Ok(Some(current)) => match current.check_owner_may_change(caller, now) {
+                Err(rejection) => rejection.into(),
+                Ok(()) => StoreError::Unavailable(error),
+            },
+            _ => StoreError::Unavailable(error),
+        }
     }
 
     async fn hire_once(
@@ -462,6 +479,12 @@ impl Store {
                 job_after.status.as_str(),
                 now,
             ));
+        }
+
+        // One instant, but the trail must read hired, contract created, filled, in that order.
+        let ids = EventId::sequence(now, events.len());
+        for (event, id) in events.iter_mut().zip(ids) {
+            event.event_id = id;
         }
 
         let mut items = vec![
@@ -547,9 +570,7 @@ impl Store {
                         old_item(&reasons[1]).unwrap_or_else(|| application.clone());
                     Err(Rejection::ApplicationNotPending(current.status).into())
                 } else {
-                    Err(StoreError::Failed(
-                        format!("hire cancelled: {:?}", super::transact::codes(&reasons)).into(),
-                    ))
+                    Err(cancelled("hire", &reasons))
                 }
             }
         }

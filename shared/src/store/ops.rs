@@ -49,6 +49,29 @@ pub(super) fn failed(reason: Option<&CancellationReason>) -> bool {
     reason.is_some_and(|r| reason_code(r) == "ConditionalCheckFailed")
 }
 
+/// A cancellation that is no answer to give the caller (not the condition on the state):
+/// a failure, named by its reason codes only.
+pub(super) fn cancelled(what: &str, reasons: &[CancellationReason]) -> StoreError {
+    StoreError::Failed(format!("{what} cancelled: {:?}", super::transact::codes(reasons)).into())
+}
+
+/// For a cancelled transaction whose first item holds the condition on the state: that item
+/// as it is now (its ALL_OLD image, else `seen`) when its condition is what failed.
+pub(super) fn state_now<T: DeserializeOwned + Clone>(
+    what: &str,
+    reasons: &[CancellationReason],
+    seen: &T,
+) -> Result<T, StoreError> {
+    if failed(reasons.first()) {
+        Ok(reasons
+            .first()
+            .and_then(old_item)
+            .unwrap_or_else(|| seen.clone()))
+    } else {
+        Err(cancelled(what, reasons))
+    }
+}
+
 impl Store {
     pub(super) fn put<T: Serialize>(
         &self,

@@ -224,3 +224,51 @@ async fn a_hire_whose_commit_answer_is_lost_is_retried_idempotently() {
         "job created, applied, hired, contract created, job filled: each once"
     );
 }
+
+/// A hire starved by conflicts while another hire fills the job lost the race: it hears 409
+/// like every other loser, not 503.
+#[tokio::test]
+async fn a_hire_starved_by_conflicts_after_the_job_filled_is_409() {
+    let (app, injector) = app_with_conflicts(0).await;
+    let (job_id, starved) = job_with_application(&app).await;
+    let winner = str_of(&app.apply(&job_id, "carol", 800).await, "application_id");
+    injector.remaining.store(1_000, Ordering::SeqCst);
+    let before = injector.transactions.load(Ordering::SeqCst);
+
+    let starved_hire = app.hire("alice", &job_id, &starved);
+    let winning_hire = async {
+        // Once the starved hire has met its first conflict, another hire commits through
+        // clients without faults.
+        while injector.transactions.load(Ordering::SeqCst) == before {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        let store = &app.app.store;
+        let id = shared::domain::JobId::parse(&job_id).unwrap();
+        let application_id = shared::domain::ApplicationId::parse(&winner).unwrap();
+        let (job, application) = (
+            store.job(id).await.unwrap().unwrap(),
+            store
+                .application(id, application_id)
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+        let alice = shared::domain::UserId::parse("alice").unwrap();
+        store
+            .hire(job, application, &alice, shared::time::now())
+            .await
+            .expect("the other hire commits")
+    };
+    let (reply, _) = tokio::join!(starved_hire, winning_hire);
+
+    reply.expect_problem(409, "JOB_NOT_OPEN");
+    assert_eq!(reply.body["current_status"], "filled");
+    let contracts = app.contracts().await;
+    assert_eq!(contracts.len(), 1);
+    assert_eq!(s(&contracts[0], "application_id"), winner);
+    let starved_item = app
+        .item(&format!("JOB#{job_id}"), &format!("JOB#APP#{starved}"))
+        .await
+        .unwrap();
+    assert_eq!(s(&starved_item, "status"), "pending");
+}
