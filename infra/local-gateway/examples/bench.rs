@@ -228,7 +228,7 @@ async fn notify_throughput(events: usize) -> Result<(), BoxError> {
     let bench = setup(false, false).await?;
     // Applications announce themselves to the owner: `events` outbox events, none sent.
     bench.job_with_applicants(1, events).await?;
-    let (rows, _) = bench
+    let rows = bench
         .app
         .store
         .due::<OutboxRow>(

@@ -5,6 +5,7 @@
 
 use crate::App;
 use crate::domain::{Contract, Job, OutboxEvent};
+use crate::runtime::error_chain;
 use crate::store::{OutboxRow, PageKey, StoreError, keys};
 use crate::time::{self, Timestamp};
 use serde::Serialize;
@@ -22,6 +23,8 @@ pub struct SweepReport {
     pub redriven: usize,
     /// Due items someone else (a hire, a release, another sweeper) changed first.
     pub skipped: usize,
+    /// Due items that could not be read or acted on; they stay due for the next run.
+    pub failed: usize,
     /// Items read from the due index: what the sweep cost, in reads.
     pub read: usize,
     /// It stopped for time with due work left; the next run continues.
@@ -43,7 +46,7 @@ pub async fn sweep(
 ) -> Result<SweepReport, StoreError> {
     let budget = Budget(deadline);
     let mut report = SweepReport::default();
-    let (mut finished, jobs) = expire_due(
+    let (mut finished, jobs) = each_due(
         app,
         keys::DUE_JOB,
         now,
@@ -51,14 +54,14 @@ pub async fn sweep(
         &mut report,
         |job: Job| async move {
             tracing::info!(job_id = %job.job_id, "expiring job");
-            app.store.expire_job(&job, now).await
+            published(app, now, app.store.expire_job(&job, now).await).await
         },
     )
-    .await?;
+    .await;
     report.expired_jobs = jobs;
     if finished {
         let contracts;
-        (finished, contracts) = expire_due(
+        (finished, contracts) = each_due(
             app,
             keys::DUE_CONTRACT,
             now,
@@ -66,14 +69,34 @@ pub async fn sweep(
             &mut report,
             |c: Contract| async move {
                 tracing::info!(contract_id = %c.contract_id, "expiring contract");
-                app.store.expire_contract(&c, now).await
+                published(app, now, app.store.expire_contract(&c, now).await).await
             },
         )
-        .await?;
+        .await;
         report.expired_contracts = contracts;
     }
     if finished {
-        finished = redrive(app, now, &budget, &mut report).await?;
+        let due_before = now - chrono::Duration::from_std(app.redrive_delay).unwrap_or_default();
+        let redriven;
+        (finished, redriven) = each_due(
+            app,
+            keys::DUE_OUTBOX,
+            due_before,
+            &budget,
+            &mut report,
+            |row: OutboxRow| async move {
+                if !app.store.claim_outbox(&row, now).await? {
+                    return Ok(Outcome::Skipped);
+                }
+                let sent = app
+                    .publisher
+                    .send_and_mark(&app.store, std::slice::from_ref(&row), now)
+                    .await;
+                Ok(Outcome::Done(sent))
+            },
+        )
+        .await;
+        report.redriven = redriven;
     }
     report.out_of_time = !finished;
     tracing::info!(
@@ -81,6 +104,7 @@ pub async fn sweep(
         expired_contracts = report.expired_contracts,
         redriven = report.redriven,
         skipped = report.skipped,
+        failed = report.failed,
         read = report.read,
         out_of_time = report.out_of_time,
         at = %time::format(now),
@@ -89,74 +113,78 @@ pub async fn sweep(
     Ok(report)
 }
 
-/// Pages through one kind of due work, applying `expire` to each item; returns whether
-/// the step finished (false: out of time) and how many items it expired.
-async fn expire_due<T, F, Fut>(
+/// What one due item came to.
+enum Outcome {
+    /// Acted on: how many it counts for (expired, or sent).
+    Done(usize),
+    /// Someone else changed it first, or another sweeper claimed it.
+    Skipped,
+}
+
+/// Pages through one kind of due work, acting on each item, until none is left or the time
+/// budget is spent; returns whether it finished and what the items' outcomes add up to. A
+/// failure on one item is logged and counted, never allowed to stop the items behind it:
+/// the item stays due and the next run tries again.
+async fn each_due<T, F, Fut>(
     app: &App,
     kind: &str,
-    now: Timestamp,
+    before: Timestamp,
     budget: &Budget,
     report: &mut SweepReport,
-    expire: F,
-) -> Result<(bool, usize), StoreError>
+    act: F,
+) -> (bool, usize)
 where
     T: serde::de::DeserializeOwned,
     F: Fn(T) -> Fut,
-    Fut: std::future::Future<Output = Result<Option<Vec<OutboxEvent>>, StoreError>>,
+    Fut: std::future::Future<Output = Result<Outcome, StoreError>>,
 {
-    let mut expired = 0;
+    let mut done = 0;
     let mut start: Option<PageKey> = None;
     loop {
         if budget.spent() {
-            return Ok((false, expired));
+            return (false, done);
         }
-        let (page, read) = app.store.due::<T>(kind, now, PAGE, start).await?;
-        report.read += read;
+        let page = match app.store.due::<T>(kind, before, PAGE, start).await {
+            Ok(page) => page,
+            Err(e) => {
+                tracing::error!(kind, error = %error_chain(&e), "due index unreadable");
+                report.failed += 1;
+                return (true, done);
+            }
+        };
+        report.read += page.read;
+        report.failed += page.unreadable;
         for item in page.items {
-            match expire(item).await? {
-                Some(events) => {
-                    expired += 1;
-                    app.publisher.publish(&app.store, &events, now).await;
+            if budget.spent() {
+                return (false, done);
+            }
+            match act(item).await {
+                Ok(Outcome::Done(n)) => done += n,
+                Ok(Outcome::Skipped) => report.skipped += 1,
+                Err(e) => {
+                    tracing::warn!(kind, error = %error_chain(&e), "due item failed; left for the next run");
+                    report.failed += 1;
                 }
-                None => report.skipped += 1,
             }
         }
         start = page.next;
         if start.is_none() {
-            return Ok((true, expired));
+            return (true, done);
         }
     }
 }
 
-async fn redrive(
+/// An expiry's outcome: what it committed is published.
+async fn published(
     app: &App,
     now: Timestamp,
-    budget: &Budget,
-    report: &mut SweepReport,
-) -> Result<bool, StoreError> {
-    let due_before = now - chrono::Duration::from_std(app.redrive_delay).unwrap_or_default();
-    let mut start: Option<PageKey> = None;
-    loop {
-        if budget.spent() {
-            return Ok(false);
+    expired: Result<Option<Vec<OutboxEvent>>, StoreError>,
+) -> Result<Outcome, StoreError> {
+    match expired? {
+        Some(events) => {
+            app.publisher.publish(&app.store, &events, now).await;
+            Ok(Outcome::Done(1))
         }
-        let (page, read) = app
-            .store
-            .due::<OutboxRow>(keys::DUE_OUTBOX, due_before, PAGE, start)
-            .await?;
-        report.read += read;
-        let mut claimed = Vec::new();
-        for row in page.items {
-            if app.store.claim_outbox(&row, now).await? {
-                claimed.push(row);
-            } else {
-                report.skipped += 1;
-            }
-        }
-        report.redriven += app.publisher.send_and_mark(&app.store, &claimed, now).await;
-        start = page.next;
-        if start.is_none() {
-            return Ok(true);
-        }
+        None => Ok(Outcome::Skipped),
     }
 }

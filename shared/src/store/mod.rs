@@ -14,7 +14,7 @@ mod transact;
 
 pub use error::StoreError;
 pub use jobs::Hired;
-pub use outbox::OutboxRow;
+pub use outbox::{DuePage, OutboxRow};
 pub use page::{Page, PageKey};
 
 use aws_sdk_dynamodb::Client;

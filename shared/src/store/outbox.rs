@@ -31,6 +31,18 @@ impl OutboxRow {
     }
 }
 
+/// One page of due work.
+#[derive(Debug)]
+pub struct DuePage<T> {
+    pub items: Vec<T>,
+    pub next: Option<super::PageKey>,
+    /// Items DynamoDB read for this page: what the sweep costs.
+    pub read: usize,
+    /// Due items that do not parse: logged by key and passed over, so one bad item never
+    /// stops the work behind it.
+    pub unreadable: usize,
+}
+
 impl Store {
     pub(crate) fn outbox_put(&self, event: &OutboxEvent) -> Result<TransactWriteItem, StoreError> {
         let row = OutboxRow::of(event)?;
@@ -64,17 +76,15 @@ impl Store {
         Ok(())
     }
 
-    /// Undispatched events last touched before `before`, oldest first.
-    /// Items of one kind of due work whose time is before `before`, oldest first, and how
-    /// many items DynamoDB read for them: one Query of the sparse due index, so the cost
-    /// follows what is due, not the size of the table.
+    /// Items of one kind of due work whose time is before `before`, oldest first: one Query
+    /// of the sparse due index, so the cost follows what is due, not the size of the table.
     pub async fn due<T: serde::de::DeserializeOwned>(
         &self,
         kind: &str,
         before: Timestamp,
         limit: u32,
         start: Option<super::PageKey>,
-    ) -> Result<(super::Page<T>, usize), StoreError> {
+    ) -> Result<DuePage<T>, StoreError> {
         let out = self
             .client
             .query()
@@ -87,15 +97,27 @@ impl Store {
             .set_exclusive_start_key(start.map(super::PageKey::into_dynamo))
             .send()
             .await?;
-        let read = out.scanned_count as usize;
-        let items = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(serde_dynamo::from_item)
-            .collect::<Result<_, _>>()?;
-        let next = out.last_evaluated_key.and_then(super::PageKey::from_dynamo);
-        Ok((super::Page { items, next }, read))
+        let mut page = DuePage {
+            items: Vec::new(),
+            next: out.last_evaluated_key.and_then(super::PageKey::from_dynamo),
+            read: out.scanned_count as usize,
+            unreadable: 0,
+        };
+        for item in out.items.unwrap_or_default() {
+            let key = item.get(keys::PK).and_then(|v| v.as_s().ok()).cloned();
+            match serde_dynamo::from_item(item) {
+                Ok(parsed) => page.items.push(parsed),
+                Err(_) => {
+                    // By key only: the item's attributes may hold personal text.
+                    tracing::error!(
+                        key = key.as_deref().unwrap_or("?"),
+                        "due item unreadable; passed over"
+                    );
+                    page.unreadable += 1;
+                }
+            }
+        }
+        Ok(page)
     }
 
     /// Claims a due event for one sweeper: moves its due time to `now`, on condition that
