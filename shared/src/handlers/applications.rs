@@ -1,6 +1,6 @@
 use crate::App;
 use crate::domain::{ApplicationId, Bid, JobId};
-use crate::http::{ApiError, ListQuery, caller, created, json, json_body, list, path_id};
+use crate::http::{ApiError, ListQuery, caller, json, json_body, list, path_id};
 use crate::time;
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
@@ -24,13 +24,8 @@ pub async fn apply(app: App, req: Request) -> Answer {
     let events = app.store.apply(&job, &application).await?;
     tracing::info!(job_id = %job.job_id, application_id = %application.application_id, "applied");
     app.publisher.publish(&app.store, &events, now).await;
-    Ok(created(
-        format!(
-            "/jobs/{}/applications/{}",
-            job.job_id, application.application_id
-        ),
-        &application,
-    ))
+    // No Location: an application has no URL of its own to GET.
+    Ok(json(StatusCode::CREATED, &application))
 }
 
 /// `GET /jobs/{job_id}/applications`: the owner only.
@@ -72,15 +67,14 @@ pub async fn hire(app: App, req: Request) -> Answer {
     let owner = caller(&req)?;
     let body = json_body(&req)?;
     let application_id = match body.get("application_id") {
-        Some(Value::String(raw)) => raw.clone(),
+        Some(Value::String(raw)) => ApplicationId::parse(raw)
+            .ok_or_else(|| ApiError::validation("application_id", "must be an application id"))?,
         None | Some(Value::Null) => {
             return Err(ApiError::validation("application_id", "is required"));
         }
         Some(_) => return Err(ApiError::validation("application_id", "must be a string")),
     };
     let id = job_id(&req)?;
-    let application_id =
-        ApplicationId::parse(&application_id).ok_or(ApiError::ApplicationNotFound)?;
     let now = time::now();
     let (job, application) =
         tokio::try_join!(app.store.job(id), app.store.application(id, application_id))?;

@@ -162,26 +162,38 @@ impl Store {
             .await
     }
 
-    /// One page of `query` in the order it already asks for.
+    /// One page of `query` in the order it already asks for. A filter (open jobs past
+    /// their deadline, applications no longer pending) can leave a Query's answer short of
+    /// `limit`, so it is asked again from where it stopped until the page is full or the
+    /// items run out: a short page is always the last one.
     pub(super) async fn page_in_order<T: DeserializeOwned>(
         &self,
         query: QueryFluentBuilder,
         limit: u32,
         start: Option<PageKey>,
     ) -> Result<Page<T>, StoreError> {
-        let out = query
-            .table_name(self.table())
-            .limit(limit as i32)
-            .set_exclusive_start_key(start.map(PageKey::into_dynamo))
-            .send()
-            .await?;
-        let items = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(serde_dynamo::from_item)
-            .collect::<Result<Vec<T>, _>>()?;
-        let next = out.last_evaluated_key.and_then(PageKey::from_dynamo);
+        let limit = limit as usize;
+        let mut items = Vec::with_capacity(limit);
+        let mut start = start.map(PageKey::into_dynamo);
+        loop {
+            // Never more than the page still lacks, so the page ends exactly where
+            // DynamoDB stopped and the cursor loses nothing.
+            let out = query
+                .clone()
+                .table_name(self.table())
+                .limit((limit - items.len()) as i32)
+                .set_exclusive_start_key(start)
+                .send()
+                .await?;
+            for item in out.items.unwrap_or_default() {
+                items.push(serde_dynamo::from_item(item)?);
+            }
+            start = out.last_evaluated_key;
+            if items.len() >= limit || start.is_none() {
+                break;
+            }
+        }
+        let next = start.and_then(PageKey::from_dynamo);
         Ok(Page { items, next })
     }
 }

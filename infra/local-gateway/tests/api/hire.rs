@@ -151,9 +151,13 @@ async fn hire_refusals_follow_the_order_of_checks() {
     app.hire("alice", &job_id, &ulid::Ulid::generate().to_string())
         .await
         .expect_problem(404, "APPLICATION_NOT_FOUND");
+    // Something that can never be an id is a bad body, whatever the job.
     app.hire("alice", &job_id, "nonsense")
         .await
-        .expect_problem(404, "APPLICATION_NOT_FOUND");
+        .expect_problem(400, "VALIDATION_FAILED");
+    app.hire("alice", &ulid::Ulid::generate().to_string(), "nonsense")
+        .await
+        .expect_problem(400, "VALIDATION_FAILED");
     // An application of another job is not found on this one.
     app.hire("alice", &other_job, &application_id)
         .await

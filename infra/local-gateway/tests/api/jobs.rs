@@ -180,6 +180,35 @@ async fn unknown_jobs_are_404() {
 }
 
 #[tokio::test]
+async fn a_page_of_open_jobs_is_full_though_some_are_past_their_deadline() {
+    let app = spawn_app().await;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(str_of(&app.create_job("alice", json!({})).await, "job_id"));
+    }
+    // Newest first, the 2nd and 3rd are expired, though no sweep has written it yet.
+    app.time_travel_past_deadline(&ids[3]).await;
+    app.time_travel_past_deadline(&ids[2]).await;
+
+    let page = app.get("carol", "/jobs?limit=2").await.expect(200);
+    let listed: Vec<String> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| str_of(j, "job_id"))
+        .collect();
+    assert_eq!(listed, [ids[4].clone(), ids[1].clone()]);
+    let cursor = page["next_cursor"].as_str().unwrap().to_owned();
+    let rest = app
+        .get("carol", &format!("/jobs?limit=2&cursor={cursor}"))
+        .await
+        .expect(200);
+    assert_eq!(rest["items"].as_array().unwrap().len(), 1);
+    assert_eq!(rest["items"][0]["job_id"], ids[0].as_str());
+    assert!(rest["next_cursor"].is_null());
+}
+
+#[tokio::test]
 async fn list_jobs_pages_newest_first_with_a_cursor() {
     let app = spawn_app().await;
     let mut ids = Vec::new();
