@@ -75,13 +75,14 @@ impl Bid {
         let message = f.check(
             "message",
             string_field(body, "message", false).and_then(|m| {
+                let m = m.trim();
                 if m.chars().count() > Self::MAX_MESSAGE_CHARS {
                     Err(format!(
                         "must be at most {} characters",
                         Self::MAX_MESSAGE_CHARS
                     ))
                 } else {
-                    Ok(m.trim().to_owned())
+                    Ok(m.to_owned())
                 }
             }),
         );

@@ -138,11 +138,13 @@ pub struct Description(String);
 impl Description {
     pub const MAX_CHARS: usize = 5_000;
 
+    /// Counted after trimming, as the title is: what is stored is what is bounded.
     pub fn parse(raw: &str) -> Result<Self, String> {
-        if raw.chars().count() > Self::MAX_CHARS {
+        let trimmed = raw.trim();
+        if trimmed.chars().count() > Self::MAX_CHARS {
             Err(format!("must be at most {} characters", Self::MAX_CHARS))
         } else {
-            Ok(Self(raw.trim().to_owned()))
+            Ok(Self(trimmed.to_owned()))
         }
     }
 
@@ -358,6 +360,16 @@ mod tests {
         assert!(Title::parse(&"é".repeat(200)).is_ok());
         assert!(Title::parse(&"é".repeat(201)).is_err());
         assert!(Title::parse(&format!(" {} ", "a".repeat(200))).is_ok());
+    }
+
+    #[test]
+    fn description_bounds_count_what_is_stored() {
+        let padded = format!("  {}\n", "é".repeat(5_000));
+        assert_eq!(
+            Description::parse(&padded).map(Description::into_inner),
+            Ok("é".repeat(5_000))
+        );
+        assert!(Description::parse(&"é".repeat(5_001)).is_err());
     }
 
     #[test]
