@@ -14,8 +14,16 @@ pub enum StoreError {
     Unavailable(#[source] BoxError),
     #[error("DynamoDB request failed")]
     Failed(#[source] BoxError),
-    #[error("a stored item does not have the expected shape")]
-    Corrupt(#[from] serde_dynamo::Error),
+    /// The cause is dropped on purpose: a (de)serialization message can quote an item's
+    /// values, titles and messages among them, and errors end up in the logs.
+    #[error("an item does not have the expected shape")]
+    Corrupt,
+}
+
+impl From<serde_dynamo::Error> for StoreError {
+    fn from(_: serde_dynamo::Error) -> Self {
+        Self::Corrupt
+    }
 }
 
 const TRANSIENT_CODES: &[&str] = &[
