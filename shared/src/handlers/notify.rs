@@ -44,17 +44,30 @@ pub async fn apply_event(app: &App, body: &str) -> Result<Applied, NotifyError> 
     Ok(applied)
 }
 
+/// Applies a batch. Its events are independent and each is idempotent, so they run at once:
+/// a batch takes as long as its slowest event (a large fan-out), not the sum of them, which
+/// keeps a batch of big fan-outs inside the function's timeout.
 pub async fn notify(app: App, batch: SqsEvent) -> SqsBatchResponse {
-    let mut response = SqsBatchResponse::default();
-    for record in batch.records {
-        let id = record.message_id.unwrap_or_default();
-        let body = record.body.unwrap_or_default();
-        if let Err(e) = apply_event(&app, &body).await {
-            tracing::warn!(message_id = %id, error = %error_chain(&e), "event failed; SQS will retry it");
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = id;
-            response.batch_item_failures.push(failure);
+    let outcomes = futures::future::join_all(batch.records.into_iter().map(|record| {
+        let app = &app;
+        async move {
+            let id = record.message_id.unwrap_or_default();
+            let body = record.body.unwrap_or_default();
+            match apply_event(app, &body).await {
+                Ok(_) => None,
+                Err(e) => {
+                    tracing::warn!(message_id = %id, error = %error_chain(&e), "event failed; SQS will retry it");
+                    Some(id)
+                }
+            }
         }
+    }))
+    .await;
+    let mut response = SqsBatchResponse::default();
+    for id in outcomes.into_iter().flatten() {
+        let mut failure = BatchItemFailure::default();
+        failure.item_identifier = id;
+        response.batch_item_failures.push(failure);
     }
     response
 }
