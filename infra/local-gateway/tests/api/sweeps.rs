@@ -1,22 +1,18 @@
 //! The sweeper's expiries, and the races they must survive.
 
 use crate::contracts::{act, hired_contract};
-use crate::helpers::{TestApp, s, spawn_app, str_of};
+use crate::helpers::{Reply, TestApp, s, spawn_app, str_of};
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use futures::future::join_all;
 use serde_json::json;
+use shared::handlers::sweep::SweepReport;
 use shared::time;
 use std::collections::BTreeMap;
-
-fn in_ms(ms: i64) -> String {
-    time::format(time::now() + chrono::Duration::milliseconds(ms))
-}
 
 #[tokio::test]
 async fn an_overdue_contract_expires_once_and_both_parties_hear_of_it() {
     let app = spawn_app().await;
-    let (_, id) = hired_contract(&app).await;
-    act(&app, "alice", &id, "fund").await.expect(200);
+    let id = funded_contract(&app).await;
     app.set_release_deadline(&id, "2020-01-01T00:00:00.000Z")
         .await;
 
@@ -118,8 +114,7 @@ async fn an_expired_job_rejects_its_pending_applications() {
 #[tokio::test]
 async fn release_and_refund_racing_end_in_one_terminal_state() {
     let app = spawn_app().await;
-    let (_, id) = hired_contract(&app).await;
-    act(&app, "alice", &id, "fund").await.expect(200);
+    let id = funded_contract(&app).await;
     let replies = join_all((0..30).map(|i| {
         act(
             &app,
@@ -129,91 +124,223 @@ async fn release_and_refund_racing_end_in_one_terminal_state() {
         )
     }))
     .await;
-    let ok: Vec<_> = replies.iter().filter(|r| r.status == 200).collect();
-    assert_eq!(ok.len(), 1, "{replies:#?}");
-    let terminal = ok[0].body["status"].as_str().unwrap().to_owned();
+    let terminal = one_terminal_state(&app, &id, &replies.iter().collect::<Vec<_>>()).await;
+    assert_ne!(terminal, "expired");
     for r in replies.iter().filter(|r| r.status != 200) {
-        r.expect_problem(409, "INVALID_TRANSITION");
         assert_eq!(r.body["current_status"], terminal.as_str());
     }
+}
+
+/// A deadline as the store sees it (wall clock, to the millisecond) and the same moment on
+/// the test's clock, so calls and sweeps can be scheduled at a known distance from it.
+#[derive(Clone, Copy)]
+struct Deadline {
+    at: time::Timestamp,
+    instant: tokio::time::Instant,
+}
+
+impl Deadline {
+    /// `ms` from now. Truncated to the millisecond the store keeps, so anything run at an
+    /// offset of 0 or more finds the deadline passed.
+    fn in_ms(ms: i64) -> Self {
+        use chrono::SubsecRound;
+        let now = Self {
+            at: time::now().trunc_subsecs(3),
+            instant: tokio::time::Instant::now(),
+        };
+        now.later(ms)
+    }
+
+    /// The moment `ms` after this one (before it, if negative).
+    fn later(self, ms: i64) -> Self {
+        let step = std::time::Duration::from_millis(ms.unsigned_abs());
+        Self {
+            at: self.at + chrono::Duration::milliseconds(ms),
+            instant: if ms < 0 {
+                self.instant - step
+            } else {
+                self.instant + step
+            },
+        }
+    }
+
+    fn stamp(self) -> String {
+        time::format(self.at)
+    }
+
+    /// Runs `task` at `offset_ms` from the deadline (before it, if negative).
+    async fn run_at<F: Future>(self, offset_ms: i64, task: F) -> F::Output {
+        tokio::time::sleep_until(self.later(offset_ms).instant).await;
+        task.await
+    }
+}
+
+/// The offsets of `count` events `gap` ms apart, the first at `first`.
+fn burst(first: i64, gap: i64, count: i64) -> Vec<i64> {
+    (0..count).map(|i| first + i * gap).collect()
+}
+
+async fn sweep_now(app: &TestApp) -> SweepReport {
+    app.sweep_at(time::now()).await
+}
+
+async fn funded_contract(app: &TestApp) -> String {
+    let (_, id) = hired_contract(app).await;
+    act(app, "alice", &id, "fund").await.expect(200);
+    id
+}
+
+/// Fires every call, the owner's release or refund by turns, at its offset from its
+/// contract's deadline, while each sweeper sweeps at its offsets; all at once. Returns the
+/// replies, in the order of `calls`, and how many contracts were expired, counting one last
+/// sweep once every deadline has passed.
+async fn race(
+    app: &TestApp,
+    calls: &[(&str, Deadline, i64)],
+    sweepers: &[Vec<(Deadline, i64)>],
+) -> (Vec<Reply>, usize) {
+    let replies = join_all(
+        calls
+            .iter()
+            .enumerate()
+            .map(|(i, &(id, deadline, offset))| {
+                let action = if i % 2 == 0 { "release" } else { "refund" };
+                deadline.run_at(offset, act(app, "alice", id, action))
+            }),
+    );
+    let sweeps = join_all(sweepers.iter().map(|rounds| async move {
+        let mut expired = 0;
+        for &(deadline, offset) in rounds {
+            expired += deadline
+                .run_at(offset, sweep_now(app))
+                .await
+                .expired_contracts;
+        }
+        expired
+    }));
+    let (replies, expired) = tokio::join!(replies, sweeps);
+    let last_deadline = calls
+        .iter()
+        .map(|&(_, deadline, _)| deadline)
+        .max_by_key(|d| d.instant)
+        .expect("at least one call");
+    let last = last_deadline.run_at(1, sweep_now(app)).await;
+    (
+        replies,
+        expired.iter().sum::<usize>() + last.expired_contracts,
+    )
+}
+
+/// Checks a contract after a race: it ended in exactly one terminal state, recorded as one
+/// `funded -> X` transition; one caller succeeded unless it expired, and every other was
+/// refused with the state it found (the final one, or the expiry it saw before any sweep
+/// landed). Returns the terminal state.
+async fn one_terminal_state(app: &TestApp, id: &str, replies: &[&Reply]) -> String {
     let stored = app
         .item(&format!("CONTRACT#{id}"), "CONTRACT")
         .await
         .unwrap();
-    assert_eq!(s(&stored, "status"), terminal);
-    let moves = app
+    let status = s(&stored, "status");
+    assert!(
+        ["released", "refunded", "expired"].contains(&status.as_str()),
+        "{id}: {status}"
+    );
+    let moves: Vec<String> = app
         .items_with_sk("EVENT#")
         .await
         .iter()
-        .filter(|e| s(e, "entity") == "contract" && s(e, "from_status") == "funded")
-        .count();
-    assert_eq!(moves, 1, "one terminal transition recorded");
+        .filter(|e| {
+            s(e, "entity") == "contract"
+                && s(e, "entity_id") == id
+                && s(e, "from_status") == "funded"
+        })
+        .map(|e| s(e, "to_status"))
+        .collect();
+    assert_eq!(
+        moves,
+        [status.as_str()],
+        "{id}: one terminal transition recorded"
+    );
+    let succeeded = replies.iter().filter(|r| r.status == 200).count();
+    assert_eq!(
+        succeeded,
+        usize::from(status != "expired"),
+        "{id} ended {status}: {replies:#?}"
+    );
+    for r in replies {
+        if r.status == 200 {
+            assert_eq!(r.body["status"], status.as_str(), "{r:#?}");
+        } else {
+            r.expect_problem(409, "INVALID_TRANSITION");
+            let found = r.body["current_status"].as_str().unwrap_or_default();
+            assert!(
+                found == status || found == "expired",
+                "{id} ended {status}: {r:#?}"
+            );
+        }
+    }
+    status
 }
 
-/// Fires releases and refunds at contracts while sweeps run, around their deadline.
-async fn race_at_deadline(app: &TestApp, ids: &[String], calls: usize, sweeps: usize) {
-    let deadline_ms = 300;
-    for id in ids {
-        app.set_release_deadline(id, &in_ms(deadline_ms)).await;
-    }
-    let start = tokio::time::Instant::now();
-    let actions = join_all((0..calls).map(|i| {
-        let id = ids[i % ids.len()].clone();
-        async move {
-            // Spread the calls across the deadline.
-            tokio::time::sleep_until(
-                start + std::time::Duration::from_millis((i as u64 * 37) % 600),
-            )
-            .await;
-            act(
-                app,
-                "alice",
-                &id,
-                if i % 2 == 0 { "release" } else { "refund" },
-            )
-            .await
-        }
-    }));
-    let sweepers = join_all((0..sweeps).map(|i| async move {
-        let mut reports = Vec::new();
-        for round in 0..8u64 {
-            tokio::time::sleep_until(
-                start + std::time::Duration::from_millis(150 + round * 90 + i as u64 * 20),
-            )
-            .await;
-            reports.push(app.sweep_at(time::now()).await);
-        }
-        reports
-    }));
-    let (replies, _) = tokio::join!(actions, sweepers);
-    assert!(
-        replies.iter().all(|r| r.status == 200 || r.status == 409),
-        "{replies:#?}"
+/// A fresh funded contract raced by callers and by single concurrent sweeps at the given
+/// offsets from its deadline; returns its terminal state once the invariants are checked.
+async fn race_one(app: &TestApp, calls: &[i64], sweeps: &[i64]) -> String {
+    let id = funded_contract(app).await;
+    let deadline = Deadline::in_ms(300);
+    app.set_release_deadline(&id, &deadline.stamp()).await;
+    let calls: Vec<_> = calls.iter().map(|&o| (id.as_str(), deadline, o)).collect();
+    let sweepers: Vec<_> = sweeps.iter().map(|&o| vec![(deadline, o)]).collect();
+    let (replies, expired) = race(app, &calls, &sweepers).await;
+    let status = one_terminal_state(app, &id, &replies.iter().collect::<Vec<_>>()).await;
+    assert_eq!(
+        expired,
+        usize::from(status == "expired"),
+        "one expiry, if any"
     );
-    // Whatever is still funded after the deadline goes to the final sweep.
-    tokio::time::sleep_until(start + std::time::Duration::from_millis(deadline_ms as u64 + 50))
-        .await;
-    app.sweep_at(time::now()).await;
+    status
 }
 
 #[tokio::test]
 async fn release_racing_expiry_at_the_deadline_ends_in_one_terminal_state() {
     let app = spawn_app().await;
-    let (_, id) = hired_contract(&app).await;
-    act(&app, "alice", &id, "fund").await.expect(200);
-    race_at_deadline(&app, std::slice::from_ref(&id), 6, 2).await;
-    let stored = app
-        .item(&format!("CONTRACT#{id}"), "CONTRACT")
-        .await
-        .unwrap();
-    assert!(["released", "refunded", "expired"].contains(&s(&stored, "status").as_str()));
-    let moves = app
-        .items_with_sk("EVENT#")
-        .await
-        .iter()
-        .filter(|e| s(e, "entity") == "contract" && s(e, "from_status") == "funded")
-        .count();
-    assert_eq!(moves, 1);
+    // Eight callers in a burst that starts 30 ms before the deadline, then a little later each
+    // time until it starts at the deadline, while six sweeps run around it: the earliest
+    // bursts tend to win, the latest cannot, and in between the two truly race. The
+    // invariants hold whoever wins.
+    let mut outcomes = BTreeMap::new();
+    for first in (-30..=0).step_by(3) {
+        let status = race_one(&app, &burst(first, 4, 8), &[-10, -4, 0, 2, 5, 10]).await;
+        *outcomes.entry(status).or_insert(0) += 1;
+    }
+    eprintln!("at the deadline: {outcomes:?}");
+    // Clearly after it, every caller is refused, whether the sweep came first or not.
+    assert_eq!(
+        race_one(&app, &[100, 150, 250, 300], &[200]).await,
+        "expired"
+    );
+}
+
+/// When a contract's callers come, relative to its own deadline.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Timing {
+    WellBefore,
+    AtDeadline,
+    WellAfter,
+}
+
+impl Timing {
+    fn of(contract: usize) -> Self {
+        [Self::WellBefore, Self::AtDeadline, Self::WellAfter][contract % 3]
+    }
+
+    /// The offsets from the deadline, in ms, of the contract's two callers.
+    fn callers(self) -> [i64; 2] {
+        match self {
+            Self::WellBefore => [-800, -700],
+            Self::AtDeadline => [-10, 5],
+            Self::WellAfter => [150, 300],
+        }
+    }
 }
 
 #[tokio::test]
@@ -221,24 +348,52 @@ async fn ten_contracts_twenty_callers_three_sweeps_one_outcome_each_and_one_noti
     let app = spawn_app().await;
     let mut ids = Vec::new();
     for _ in 0..10 {
-        let (_, id) = hired_contract(&app).await;
-        act(&app, "alice", &id, "fund").await.expect(200);
-        ids.push(id);
+        ids.push(funded_contract(&app).await);
     }
-    race_at_deadline(&app, &ids, 20, 3).await;
+    // Each contract has its own deadline, 50 ms after the previous one's, and two callers
+    // that come well before it, right at it or well after it. Three sweepers sweep at once
+    // around every deadline that callers race, then once after the last caller.
+    let first = Deadline::in_ms(1_100);
+    let deadlines: Vec<Deadline> = (0..10).map(|k| first.later(50 * k)).collect();
+    join_all(
+        ids.iter()
+            .zip(&deadlines)
+            .map(|(id, d)| async { app.set_release_deadline(id, &d.stamp()).await }),
+    )
+    .await;
+    let calls: Vec<_> = (0..20)
+        .map(|i| {
+            let k = i % ids.len();
+            (
+                ids[k].as_str(),
+                deadlines[k],
+                Timing::of(k).callers()[i / ids.len()],
+            )
+        })
+        .collect();
+    let sweepers: Vec<Vec<_>> = [-5, 0, 5]
+        .into_iter()
+        .map(|offset| {
+            (0..ids.len())
+                .filter(|&k| Timing::of(k) == Timing::AtDeadline)
+                .map(|k| (deadlines[k], offset))
+                .chain([(deadlines[ids.len() - 1], 350)])
+                .collect()
+        })
+        .collect();
+    let (replies, expired) = race(&app, &calls, &sweepers).await;
     app.drain_queue().await;
 
+    let (bob, alice) = (app.inbox("bob").await, app.inbox("alice").await);
     let mut outcomes = BTreeMap::new();
-    for id in &ids {
-        let stored = app
-            .item(&format!("CONTRACT#{id}"), "CONTRACT")
-            .await
-            .unwrap();
-        let status = s(&stored, "status");
-        assert!(
-            ["released", "refunded", "expired"].contains(&status.as_str()),
-            "{id}: {status}"
-        );
+    for (k, id) in ids.iter().enumerate() {
+        let own: Vec<&Reply> = replies.iter().skip(k).step_by(ids.len()).collect();
+        let status = one_terminal_state(&app, id, &own).await;
+        match Timing::of(k) {
+            Timing::WellBefore => assert_ne!(status, "expired", "{id}"),
+            Timing::WellAfter => assert_eq!(status, "expired", "{id}"),
+            Timing::AtDeadline => {}
+        }
         *outcomes.entry(status.clone()).or_insert(0) += 1;
         let terminal = format!("contract_{status}");
         let notices = |inbox: &[crate::helpers::Item]| {
@@ -251,7 +406,6 @@ async fn ten_contracts_twenty_callers_three_sweeps_one_outcome_each_and_one_noti
                 .inspect(|n| assert_eq!(s(n, "type"), terminal))
                 .count()
         };
-        let (bob, alice) = (app.inbox("bob").await, app.inbox("alice").await);
         assert_eq!(
             notices(&bob),
             1,
@@ -265,49 +419,82 @@ async fn ten_contracts_twenty_callers_three_sweeps_one_outcome_each_and_one_noti
         );
     }
     eprintln!("outcomes: {outcomes:?}");
+    assert_eq!(expired, outcomes.get("expired").copied().unwrap_or(0));
+    assert!(outcomes.contains_key("expired"), "{outcomes:?}");
+    assert!(
+        outcomes.contains_key("released") || outcomes.contains_key("refunded"),
+        "{outcomes:?}"
+    );
+}
+
+/// A fresh one-opening job with one applicant, hired at `hires` and swept at `sweeps` (ms
+/// from its expiry), all at once, and swept once more after it. It ends either filled or
+/// expired, never both; returns which.
+async fn hire_racing_expiry(app: &TestApp, hires: &[i64], sweeps: &[i64]) -> String {
+    let job_id = str_of(&app.create_job("alice", json!({})).await, "job_id");
+    let application_id = str_of(&app.apply(&job_id, "bob", 100).await, "application_id");
+    let earliest = hires.iter().chain(sweeps).copied().min().unwrap_or(0);
+    let deadline = Deadline::in_ms(300 - earliest.min(0));
+    app.set_deadline(
+        &format!("JOB#{job_id}"),
+        "JOB",
+        "expires_at",
+        &job_id,
+        &deadline.stamp(),
+    )
+    .await;
+    let hire = || app.hire("alice", &job_id, &application_id);
+    let (replies, sweeps) = tokio::join!(
+        join_all(hires.iter().map(|&o| deadline.run_at(o, hire()))),
+        join_all(sweeps.iter().map(|&o| deadline.run_at(o, sweep_now(app)))),
+    );
+    let last = deadline.run_at(1, sweep_now(app)).await;
+
+    let job = app.item(&format!("JOB#{job_id}"), "JOB").await.unwrap();
+    let status = s(&job, "status");
+    let hired = replies.iter().filter(|r| r.status == 200).count();
+    for r in replies.iter().filter(|r| r.status != 200) {
+        // Never APPLICATION_NOT_PENDING: a job no longer open wins. A loser may have seen
+        // the job expired just before a hire that began in time committed.
+        r.expect_problem(409, "JOB_NOT_OPEN");
+        let found = r.body["current_status"].as_str().unwrap_or_default();
+        assert!(found == status || found == "expired", "{status}: {r:#?}");
+    }
+    let expired: usize = sweeps.iter().chain([&last]).map(|r| r.expired_jobs).sum();
+    let contracts = app
+        .contracts()
+        .await
+        .iter()
+        .filter(|c| s(c, "job_id") == job_id)
+        .count();
+    match status.as_str() {
+        "filled" => assert_eq!((hired, expired, contracts), (1, 0, 1)),
+        "expired" => assert_eq!((hired, expired, contracts), (0, 1, 0)),
+        other => panic!("impossible final status {other}"),
+    }
+    status
 }
 
 #[tokio::test]
 async fn a_hire_racing_the_job_expiry_is_either_hired_or_expired_never_both() {
-    for _ in 0..5 {
-        let app = spawn_app().await;
-        let job_id = str_of(&app.create_job("alice", json!({})).await, "job_id");
-        let application_id = str_of(&app.apply(&job_id, "bob", 100).await, "application_id");
-        app.set_deadline(
-            &format!("JOB#{job_id}"),
-            "JOB",
-            "expires_at",
-            &job_id,
-            &in_ms(150),
-        )
-        .await;
-        let start = tokio::time::Instant::now();
-        let hires = join_all((0..4u64).map(|i| {
-            let (app, job_id, application_id) = (&app, &job_id, &application_id);
-            async move {
-                tokio::time::sleep_until(start + std::time::Duration::from_millis(100 + i * 25))
-                    .await;
-                app.hire("alice", job_id, application_id).await
-            }
-        }));
-        let sweeps = join_all((0..4u64).map(|i| {
-            let app = &app;
-            async move {
-                tokio::time::sleep_until(start + std::time::Duration::from_millis(140 + i * 20))
-                    .await;
-                app.sweep_at(time::now()).await
-            }
-        }));
-        let (hires, sweeps) = tokio::join!(hires, sweeps);
-        let hired = hires.iter().filter(|r| r.status == 200).count();
-        let expired: usize = sweeps.iter().map(|r| r.expired_jobs).sum();
-        let job = app.item(&format!("JOB#{job_id}"), "JOB").await.unwrap();
-        match s(&job, "status").as_str() {
-            "filled" => assert_eq!((hired, expired, app.contracts().await.len()), (1, 0, 1)),
-            "expired" => assert_eq!((hired, expired, app.contracts().await.len()), (0, 1, 0)),
-            other => panic!("impossible final status {other}"),
-        }
+    let app = spawn_app().await;
+    // Four hires in a burst that starts 20 ms before the expiry, then a little later each
+    // time until it starts at the expiry, while five sweeps run around it.
+    let mut outcomes = BTreeMap::new();
+    for first in (-20..=0).step_by(4) {
+        let status = hire_racing_expiry(&app, &burst(first, 6, 4), &[-8, -2, 0, 3, 8]).await;
+        *outcomes.entry(status).or_insert(0) += 1;
     }
+    eprintln!("at the expiry: {outcomes:?}");
+    // Both branches, for certain: well before the expiry a hire wins, well after none can.
+    assert_eq!(
+        hire_racing_expiry(&app, &[-600, -550, -500], &[100, 200]).await,
+        "filled"
+    );
+    assert_eq!(
+        hire_racing_expiry(&app, &[100, 150, 250], &[50, 200]).await,
+        "expired"
+    );
 }
 
 #[tokio::test]
