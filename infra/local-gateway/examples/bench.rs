@@ -228,17 +228,20 @@ async fn notify_throughput(events: usize) -> Result<(), BoxError> {
     let bench = setup(false, false).await?;
     // Applications announce themselves to the owner: `events` outbox events, none sent.
     bench.job_with_applicants(1, events).await?;
-    let rows = bench
-        .app
-        .store
-        .due::<OutboxRow>(
-            keys::DUE_OUTBOX,
-            shared::time::now() + chrono::Duration::hours(1),
-            events as u32 + 10,
-            None,
-        )
-        .await?;
-    let bodies: Vec<String> = rows.items.into_iter().map(|r| r.body).collect();
+    let mut bodies: Vec<String> = Vec::with_capacity(events);
+    for partition in keys::Due::Outbox.partitions(0) {
+        let rows = bench
+            .app
+            .store
+            .due::<OutboxRow>(
+                &partition,
+                shared::time::now() + chrono::Duration::hours(1),
+                events as u32 + 10,
+                None,
+            )
+            .await?;
+        bodies.extend(rows.items.into_iter().map(|r| r.body));
+    }
     let started = Instant::now();
     for batch in bodies.chunks(10) {
         let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
@@ -343,7 +346,7 @@ async fn sweep_reads(dispatched: usize, due: usize) -> Result<(), BoxError> {
             pk: keys::outbox_pk(event.event_id),
             sk: keys::OUTBOX_SK.to_owned(),
             index: keys::IndexKeys {
-                duepk: still_due.then(|| keys::DUE_OUTBOX.to_owned()),
+                duepk: still_due.then(|| keys::Due::Outbox.pk(event.event_id)),
                 duesk: still_due.then(|| keys::due_at(long_ago, event.event_id)),
                 ..keys::IndexKeys::default()
             },

@@ -6,7 +6,8 @@
 use crate::App;
 use crate::domain::{Contract, Job, OutboxEvent};
 use crate::runtime::error_chain;
-use crate::store::{OutboxRow, PageKey, StoreError, keys};
+use crate::store::keys::{self, Due};
+use crate::store::{OutboxRow, PageKey, StoreError};
 use crate::time::{self, Timestamp};
 use serde::Serialize;
 use std::time::{Duration, Instant};
@@ -48,7 +49,7 @@ pub async fn sweep(
     let mut report = SweepReport::default();
     let (mut finished, jobs) = each_due(
         app,
-        keys::DUE_JOB,
+        Due::Job,
         now,
         &budget,
         &mut report,
@@ -63,7 +64,7 @@ pub async fn sweep(
         let contracts;
         (finished, contracts) = each_due(
             app,
-            keys::DUE_CONTRACT,
+            Due::Contract,
             now,
             &budget,
             &mut report,
@@ -80,7 +81,7 @@ pub async fn sweep(
         let redriven;
         (finished, redriven) = each_due(
             app,
-            keys::DUE_OUTBOX,
+            Due::Outbox,
             due_before,
             &budget,
             &mut report,
@@ -121,13 +122,13 @@ enum Outcome {
     Skipped,
 }
 
-/// Pages through one kind of due work, acting on each item, until none is left or the time
-/// budget is spent; returns whether it finished and what the items' outcomes add up to. A
-/// failure on one item is logged and counted, never allowed to stop the items behind it:
-/// the item stays due and the next run tries again.
+/// Pages through every partition of one kind of due work, acting on each item, until none
+/// is left or the time budget is spent; returns whether it finished and what the items'
+/// outcomes add up to. A failure on one item is logged and counted, never allowed to stop
+/// the items behind it: the item stays due and the next run tries again.
 async fn each_due<T, F, Fut>(
     app: &App,
-    kind: &str,
+    kind: Due,
     before: Timestamp,
     budget: &Budget,
     report: &mut SweepReport,
@@ -139,39 +140,42 @@ where
     Fut: std::future::Future<Output = Result<Outcome, StoreError>>,
 {
     let mut done = 0;
-    let mut start: Option<PageKey> = None;
-    loop {
-        if budget.spent() {
-            return (false, done);
-        }
-        let page = match app.store.due::<T>(kind, before, PAGE, start).await {
-            Ok(page) => page,
-            Err(e) => {
-                tracing::error!(kind, error = %error_chain(&e), "due index unreadable");
-                report.failed += 1;
-                return (true, done);
-            }
-        };
-        report.read += page.read;
-        report.failed += page.unreadable;
-        for item in page.items {
+    for partition in kind.partitions(rand::random_range(0..keys::DUE_SHARDS)) {
+        let mut start: Option<PageKey> = None;
+        loop {
             if budget.spent() {
                 return (false, done);
             }
-            match act(item).await {
-                Ok(Outcome::Done(n)) => done += n,
-                Ok(Outcome::Skipped) => report.skipped += 1,
+            let page = match app.store.due::<T>(&partition, before, PAGE, start).await {
+                Ok(page) => page,
                 Err(e) => {
-                    tracing::warn!(kind, error = %error_chain(&e), "due item failed; left for the next run");
+                    tracing::error!(%partition, error = %error_chain(&e), "due index unreadable");
                     report.failed += 1;
+                    break;
+                }
+            };
+            report.read += page.read;
+            report.failed += page.unreadable;
+            for item in page.items {
+                if budget.spent() {
+                    return (false, done);
+                }
+                match act(item).await {
+                    Ok(Outcome::Done(n)) => done += n,
+                    Ok(Outcome::Skipped) => report.skipped += 1,
+                    Err(e) => {
+                        tracing::warn!(%partition, error = %error_chain(&e), "due item failed; left for the next run");
+                        report.failed += 1;
+                    }
                 }
             }
-        }
-        start = page.next;
-        if start.is_none() {
-            return (true, done);
+            start = page.next;
+            if start.is_none() {
+                break;
+            }
         }
     }
+    (true, done)
 }
 
 /// An expiry's outcome: what it committed is published.

@@ -80,7 +80,10 @@ impl Store {
                 let deadline = after.release_deadline.unwrap_or(now);
                 vals.insert(":funded_at".into(), s(time::format(now)));
                 vals.insert(":deadline".into(), s(time::format(deadline)));
-                vals.insert(":duepk".into(), s(keys::DUE_CONTRACT));
+                vals.insert(
+                    ":duepk".into(),
+                    s(keys::Due::Contract.pk(contract.contract_id)),
+                );
                 vals.insert(
                     ":duesk".into(),
                     s(keys::due_at(deadline, contract.contract_id)),

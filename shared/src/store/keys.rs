@@ -13,11 +13,47 @@ pub const USER_INDEX: &str = "UserIndex";
 pub const BOARD_INDEX: &str = "BoardIndex";
 /// Sparse: only work the sweeper must do carries `DUEPK`/`DUESK`.
 pub const DUE_INDEX: &str = "DueIndex";
-pub const DUE_OUTBOX: &str = "DUE#OUTBOX";
-/// Open jobs by `expires_at`.
-pub const DUE_JOB: &str = "DUE#JOB";
-/// Funded contracts by `release_deadline`.
-pub const DUE_CONTRACT: &str = "DUE#CONTRACT";
+
+/// How many index partitions each kind of due work is spread over. Due keys are written
+/// with every job, funded contract and announced change, and time-ordered keys never let
+/// DynamoDB split a hot partition: one takes about 1,000 writes/s, so eight take about
+/// 8,000. The sweeper reads every one, which costs it eight Queries a kind.
+pub const DUE_SHARDS: u8 = 8;
+
+/// The kinds of work the sweeper finds in the due index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    /// Open jobs by `expires_at`.
+    Job,
+    /// Funded contracts by `release_deadline`.
+    Contract,
+    /// Undispatched outbox events by when they were written (or last claimed).
+    Outbox,
+}
+
+impl Due {
+    fn partition(self, shard: u8) -> String {
+        let kind = match self {
+            Self::Job => "JOB",
+            Self::Contract => "CONTRACT",
+            Self::Outbox => "OUTBOX",
+        };
+        format!("DUE#{kind}#{shard}")
+    }
+
+    /// The partition of an item's due key. Any would do, since the sweeper reads them all;
+    /// the id's last character (random in a ULID) spreads the writes.
+    pub fn pk(self, id: impl std::fmt::Display) -> String {
+        let last = id.to_string().bytes().last().unwrap_or_default();
+        self.partition(last % DUE_SHARDS)
+    }
+
+    /// Every partition of this kind, starting at `first`: a sweep that runs out of time
+    /// in one partition must not leave the others waiting run after run.
+    pub fn partitions(self, first: u8) -> impl Iterator<Item = String> {
+        (0..DUE_SHARDS).map(move |n| self.partition((first + n) % DUE_SHARDS))
+    }
+}
 
 /// Due-index sort key: when, then which, so ties are stable.
 pub fn due_at(at: Timestamp, id: impl std::fmt::Display) -> String {
@@ -123,7 +159,7 @@ impl IndexKeys {
             gsi1sk: Some(sort.clone()),
             gsi2pk: Some(board(job.status)),
             gsi2sk: Some(sort),
-            duepk: (job.status == JobStatus::Open).then(|| DUE_JOB.to_owned()),
+            duepk: (job.status == JobStatus::Open).then(|| Due::Job.pk(job.job_id)),
             duesk: (job.status == JobStatus::Open).then(|| due_at(job.expires_at, job.job_id)),
         }
     }
@@ -140,4 +176,21 @@ pub struct Row<'a, T> {
     pub index: IndexKeys,
     #[serde(flatten)]
     pub body: &'a T,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn due_keys_spread_over_exactly_the_partitions_the_sweeper_reads() {
+        let read: BTreeSet<String> = Due::Outbox.partitions(5).collect();
+        assert_eq!(read.len(), usize::from(DUE_SHARDS));
+        let written: BTreeSet<String> = (0..1_000)
+            .map(|_| Due::Outbox.pk(EventId::generate()))
+            .collect();
+        assert_eq!(written, read);
+        assert!(Due::Job.pk(JobId::generate()).starts_with("DUE#JOB#"));
+    }
 }

@@ -50,7 +50,7 @@ impl Store {
             keys::outbox_pk(event.event_id),
             keys::OUTBOX_SK.to_owned(),
             IndexKeys {
-                duepk: Some(keys::DUE_OUTBOX.to_owned()),
+                duepk: Some(keys::Due::Outbox.pk(event.event_id)),
                 duesk: Some(keys::due_at(event.created_at, event.event_id)),
                 ..IndexKeys::default()
             },
@@ -76,11 +76,12 @@ impl Store {
         Ok(())
     }
 
-    /// Items of one kind of due work whose time is before `before`, oldest first: one Query
-    /// of the sparse due index, so the cost follows what is due, not the size of the table.
+    /// Items of one partition of due work (see [`keys::Due::partitions`]) whose time is
+    /// before `before`, oldest first: one Query of the sparse due index, so the cost follows
+    /// what is due, not the size of the table.
     pub async fn due<T: serde::de::DeserializeOwned>(
         &self,
-        kind: &str,
+        partition: &str,
         before: Timestamp,
         limit: u32,
         start: Option<super::PageKey>,
@@ -91,7 +92,7 @@ impl Store {
             .table_name(self.table())
             .index_name(keys::DUE_INDEX)
             .key_condition_expression("DUEPK = :due AND DUESK < :before")
-            .expression_attribute_values(":due", AttributeValue::S(kind.to_owned()))
+            .expression_attribute_values(":due", AttributeValue::S(partition.to_owned()))
             .expression_attribute_values(":before", AttributeValue::S(time::format(before)))
             .limit(limit as i32)
             .set_exclusive_start_key(start.map(super::PageKey::into_dynamo))

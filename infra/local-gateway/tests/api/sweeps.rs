@@ -588,7 +588,10 @@ async fn an_unreadable_due_item_is_passed_over_and_the_rest_is_swept() {
         .table_name(&app.table)
         .item("PK", AttributeValue::S("JOB#broken".into()))
         .item("SK", AttributeValue::S("JOB".into()))
-        .item("DUEPK", AttributeValue::S("DUE#JOB".into()))
+        .item(
+            "DUEPK",
+            AttributeValue::S(shared::store::keys::Due::Job.pk("broken")),
+        )
         .item(
             "DUESK",
             AttributeValue::S("2000-01-01T00:00:00.000Z#broken".into()),
