@@ -45,34 +45,24 @@ pub async fn sweep(
     now: Timestamp,
     deadline: Instant,
 ) -> Result<SweepReport, StoreError> {
-    let budget = Budget(deadline);
+    let budget = &Budget(deadline);
     let mut report = SweepReport::default();
-    let (mut finished, jobs) = each_due(
-        app,
-        Due::Job,
-        now,
-        &budget,
-        &mut report,
-        |job: Job| async move {
+    let (mut finished, jobs) = each_due(app, Due::Job, now, budget, &mut report, |jobs| {
+        one_by_one(jobs, budget, Due::Job, move |job: Job| async move {
             tracing::info!(job_id = %job.job_id, "expiring job");
             published(app, now, app.store.expire_job(&job, now).await).await
-        },
-    )
+        })
+    })
     .await;
     report.expired_jobs = jobs;
     if finished {
         let contracts;
-        (finished, contracts) = each_due(
-            app,
-            Due::Contract,
-            now,
-            &budget,
-            &mut report,
-            |c: Contract| async move {
+        (finished, contracts) = each_due(app, Due::Contract, now, budget, &mut report, |due| {
+            one_by_one(due, budget, Due::Contract, move |c: Contract| async move {
                 tracing::info!(contract_id = %c.contract_id, "expiring contract");
                 published(app, now, app.store.expire_contract(&c, now).await).await
-            },
-        )
+            })
+        })
         .await;
         report.expired_contracts = contracts;
     }
@@ -83,17 +73,27 @@ pub async fn sweep(
             app,
             Due::Outbox,
             due_before,
-            &budget,
+            budget,
             &mut report,
-            |row: OutboxRow| async move {
-                if !app.store.claim_outbox(&row, now).await? {
-                    return Ok(Outcome::Skipped);
+            |rows: Vec<OutboxRow>| async move {
+                // Claim one by one, send the claimed together (ten to a SendMessageBatch).
+                let mut tally = Tally::default();
+                let mut claimed = Vec::new();
+                for row in rows {
+                    if budget.spent() {
+                        tally.out_of_time = true;
+                        break;
+                    }
+                    match app.store.claim_outbox(&row, now).await {
+                        Ok(true) => claimed.push(row),
+                        other => tally.count(Due::Outbox, other),
+                    }
                 }
-                let sent = app
-                    .publisher
-                    .send_and_mark(&app.store, std::slice::from_ref(&row), now)
-                    .await;
-                Ok(Outcome::Done(sent))
+                let sent = app.publisher.send_and_mark(&app.store, &claimed, now).await;
+                tally.done += sent;
+                // Claimed but not sent: due again after another redrive delay.
+                tally.failed += claimed.len() - sent;
+                tally
             },
         )
         .await;
@@ -114,30 +114,67 @@ pub async fn sweep(
     Ok(report)
 }
 
-/// What one due item came to.
-enum Outcome {
-    /// Acted on: how many it counts for (expired, or sent).
-    Done(usize),
+/// What a page of due work came to.
+#[derive(Debug, Default)]
+struct Tally {
+    /// Acted on: expired, or sent.
+    done: usize,
     /// Someone else changed it first, or another sweeper claimed it.
-    Skipped,
+    skipped: usize,
+    /// Could not be acted on; it stays due for the next run.
+    failed: usize,
+    /// The time budget ran out within the page.
+    out_of_time: bool,
 }
 
-/// Pages through every partition of one kind of due work, acting on each item, until none
-/// is left or the time budget is spent; returns whether it finished and what the items'
-/// outcomes add up to. A failure on one item is logged and counted, never allowed to stop
-/// the items behind it: the item stays due and the next run tries again.
+impl Tally {
+    /// Counts one item: acted on (true), changed by someone else first (false), or failed,
+    /// which is logged and never allowed to stop the items behind it.
+    fn count(&mut self, kind: Due, outcome: Result<bool, StoreError>) {
+        match outcome {
+            Ok(true) => self.done += 1,
+            Ok(false) => self.skipped += 1,
+            Err(e) => {
+                tracing::warn!(?kind, error = %error_chain(&e), "due item failed; left for the next run");
+                self.failed += 1;
+            }
+        }
+    }
+}
+
+/// Acts on a page's items one after another while the budget lasts.
+async fn one_by_one<T, F, Fut>(items: Vec<T>, budget: &Budget, kind: Due, act: F) -> Tally
+where
+    F: Fn(T) -> Fut,
+    Fut: std::future::Future<Output = Result<bool, StoreError>>,
+{
+    let mut tally = Tally::default();
+    for item in items {
+        if budget.spent() {
+            tally.out_of_time = true;
+            break;
+        }
+        tally.count(kind, act(item).await);
+    }
+    tally
+}
+
+/// Pages through every partition of one kind of due work, handing each page to `on_page`,
+/// until none is left or the time budget is spent; returns whether it finished and how many
+/// items were acted on. A partition that cannot be read is logged and counted, and the
+/// others are still swept.
 async fn each_due<T, F, Fut>(
     app: &App,
     kind: Due,
     before: Timestamp,
     budget: &Budget,
     report: &mut SweepReport,
-    act: F,
+    on_page: F,
 ) -> (bool, usize)
 where
     T: serde::de::DeserializeOwned,
-    F: Fn(T) -> Fut,
-    Fut: std::future::Future<Output = Result<Outcome, StoreError>>,
+    F: Fn(Vec<T>) -> Fut,
+    Fut: std::future::Future<Output = Tally>,
 {
     let mut done = 0;
     for partition in kind.partitions(rand::random_range(0..keys::DUE_SHARDS)) {
@@ -156,18 +193,12 @@ where
             };
             report.read += page.read;
             report.failed += page.unreadable;
-            for item in page.items {
-                if budget.spent() {
-                    return (false, done);
-                }
-                match act(item).await {
-                    Ok(Outcome::Done(n)) => done += n,
-                    Ok(Outcome::Skipped) => report.skipped += 1,
-                    Err(e) => {
-                        tracing::warn!(%partition, error = %error_chain(&e), "due item failed; left for the next run");
-                        report.failed += 1;
-                    }
-                }
+            let tally = on_page(page.items).await;
+            done += tally.done;
+            report.skipped += tally.skipped;
+            report.failed += tally.failed;
+            if tally.out_of_time {
+                return (false, done);
             }
             start = page.next;
             if start.is_none() {
@@ -183,12 +214,12 @@ async fn published(
     app: &App,
     now: Timestamp,
     expired: Result<Option<Vec<OutboxEvent>>, StoreError>,
-) -> Result<Outcome, StoreError> {
+) -> Result<bool, StoreError> {
     match expired? {
         Some(events) => {
             app.publisher.publish(&app.store, &events, now).await;
-            Ok(Outcome::Done(1))
+            Ok(true)
         }
-        None => Ok(Outcome::Skipped),
+        None => Ok(false),
     }
 }
