@@ -33,7 +33,12 @@ enum HireAttempt {
     Hired(Box<Hired>),
     /// Another hire moved `hired_count` first; here is the job as it is now.
     Stale(Job),
+    /// Conflicts, throttling or lost answers outlasted the retries: this hire may or may not
+    /// have committed.
+    Unknown(Box<Hired>, BoxError),
 }
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 impl Store {
     /// `pending → to` for one application, on condition that it is still pending (and, for
@@ -392,14 +397,11 @@ impl Store {
     ) -> Result<Hired, StoreError> {
         for attempt in 1..=HIRE_ATTEMPTS {
             crate::domain::check_hire(&job, &application, caller, now)?;
-            let attempt_result = match self.hire_once(&job, &application, caller, now).await {
-                Err(StoreError::Unavailable(e)) => {
-                    return Err(self.lost_or_unavailable(&job, caller, now, e).await);
-                }
-                other => other?,
-            };
-            match attempt_result {
+            match self.hire_once(&job, &application, caller, now).await? {
                 HireAttempt::Hired(hired) => return Ok(*hired),
+                HireAttempt::Unknown(hired, error) => {
+                    return self.settle(*hired, caller, now, error).await;
+                }
                 HireAttempt::Stale(current) => {
                     tracing::debug!(attempt, job_id = %job.job_id, "stale hired_count, retrying");
                     job = current;
@@ -412,23 +414,24 @@ impl Store {
         ))
     }
 
-    /// A hire that could not get through (conflicts or throttling outlasted the retries):
-    /// if the job has left `open` meanwhile, the caller lost the race and hears 409 as every
-    /// other loser does. The read only chooses the answer; nothing is written on it.
-    async fn lost_or_unavailable(
+    /// Settles a hire whose outcome is unknown. Its contract says whether it committed:
+    /// then it is the caller's hire. If not and the job has left `open` meanwhile, the caller
+    /// lost the race and hears 409 as every other loser does; otherwise 503. The reads only
+    /// choose the answer; nothing is written on them.
+    async fn settle(
         &self,
-        job: &Job,
+        hired: Hired,
         caller: &UserId,
         now: Timestamp,
-        error: Box<dyn std::error::Error + Send + Sync>,
-    ) -> StoreError {
-        match self.job(job.job_id).await {
-            Ok(Some(current)) => match current.check_owner_may_change(caller, now) {
-                Err(rejection) => rejection.into(),
-                Ok(()) => StoreError::Unavailable(error),
-            },
-            _ => StoreError::Unavailable(error),
+        error: BoxError,
+    ) -> Result<Hired, StoreError> {
+        if let Ok(Some(_)) = self.contract(hired.contract.contract_id).await {
+            return Ok(hired);
         }
+        if let Ok(Some(current)) = self.job(hired.job.job_id).await {
+            current.check_owner_may_change(caller, now)?;
+        }
+        Err(StoreError::Unavailable(error))
     }
 
     async fn hire_once(
@@ -548,13 +551,15 @@ impl Store {
             items.push(self.outbox_put(event)?);
         }
 
+        let hired = Box::new(Hired {
+            job: job_after,
+            application: application_after,
+            contract,
+            events: announcements,
+        });
         match self.transact(items).await {
-            Ok(()) => Ok(HireAttempt::Hired(Box::new(Hired {
-                job: job_after,
-                application: application_after,
-                contract,
-                events: announcements,
-            }))),
+            Ok(()) => Ok(HireAttempt::Hired(hired)),
+            Err(TxError::Store(StoreError::Unavailable(e))) => Ok(HireAttempt::Unknown(hired, e)),
             Err(TxError::Store(e)) => Err(e),
             Err(TxError::Cancelled(reasons)) => {
                 if failed(reasons.first()) {

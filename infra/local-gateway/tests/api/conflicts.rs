@@ -32,6 +32,8 @@ struct ConflictFirst {
     remaining: Arc<AtomicUsize>,
     /// TransactWriteItems calls seen, injected or not.
     transactions: Arc<AtomicUsize>,
+    /// Injected answers wait while this is false: a test holds a transaction in flight.
+    open: tokio::sync::watch::Sender<bool>,
 }
 
 #[derive(Debug)]
@@ -68,17 +70,23 @@ impl HttpConnector for ConflictConnector {
                 .is_ok();
             if inject {
                 return match self.state.fault {
-                    Fault::Conflict => HttpConnectorFuture::ready(Ok(dynamodb_error(
-                        400,
-                        json!({
-                            "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
-                            "message": "Transaction cancelled, please refer cancellation reasons for specific reasons [TransactionConflict, None, None, None, None, None]",
-                            "CancellationReasons": [
-                                {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"},
-                                {"Code": "None"}, {"Code": "None"}, {"Code": "None"}, {"Code": "None"}, {"Code": "None"}
-                            ]
-                        }),
-                    ))),
+                    Fault::Conflict => {
+                        let mut open = self.state.open.subscribe();
+                        HttpConnectorFuture::new(async move {
+                            let _ = open.wait_for(|open| *open).await;
+                            Ok(dynamodb_error(
+                                400,
+                                json!({
+                                    "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+                                    "message": "Transaction cancelled, please refer cancellation reasons for specific reasons [TransactionConflict, None, None, None, None, None]",
+                                    "CancellationReasons": [
+                                        {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"},
+                                        {"Code": "None"}, {"Code": "None"}, {"Code": "None"}, {"Code": "None"}, {"Code": "None"}
+                                    ]
+                                }),
+                            ))
+                        })
+                    }
                     Fault::LostResponse => {
                         let committed = self.inner.call(request);
                         HttpConnectorFuture::new(async move {
@@ -120,6 +128,7 @@ async fn app_with_faults(fault: Fault, count: usize) -> (TestApp, ConflictFirst)
         inner: aws_smithy_http_client::Builder::new().build_http(),
         remaining: Arc::new(AtomicUsize::new(0)),
         transactions: Arc::new(AtomicUsize::new(0)),
+        open: tokio::sync::watch::Sender::new(true),
     };
     let client = aws_sdk_dynamodb::Client::from_conf(
         local_gateway::stack::dynamo_config(&dynamodb_endpoint())
@@ -233,12 +242,13 @@ async fn a_hire_starved_by_conflicts_after_the_job_filled_is_409() {
     let (job_id, starved) = job_with_application(&app).await;
     let winner = str_of(&app.apply(&job_id, "carol", 800).await, "application_id");
     injector.remaining.store(1_000, Ordering::SeqCst);
+    injector.open.send_replace(false);
     let before = injector.transactions.load(Ordering::SeqCst);
 
     let starved_hire = app.hire("alice", &job_id, &starved);
     let winning_hire = async {
-        // Once the starved hire has met its first conflict, another hire commits through
-        // clients without faults.
+        // The starved hire's first try is held in flight while another hire commits through
+        // clients without faults; then its conflicts run out.
         while injector.transactions.load(Ordering::SeqCst) == before {
             tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
@@ -254,10 +264,12 @@ async fn a_hire_starved_by_conflicts_after_the_job_filled_is_409() {
                 .unwrap(),
         );
         let alice = shared::domain::UserId::parse("alice").unwrap();
-        store
+        let hired = store
             .hire(job, application, &alice, shared::time::now())
             .await
-            .expect("the other hire commits")
+            .expect("the other hire commits");
+        injector.open.send_replace(true);
+        hired
     };
     let (reply, _) = tokio::join!(starved_hire, winning_hire);
 
@@ -271,4 +283,32 @@ async fn a_hire_starved_by_conflicts_after_the_job_filled_is_409() {
         .await
         .unwrap();
     assert_eq!(s(&starved_item, "status"), "pending");
+}
+
+/// Every answer lost, more often than all the retries cover: the hire committed on its first
+/// try, and its contract says so, so the caller hears 200 and not the 409 its own commit
+/// would make every retry's conditions answer.
+#[tokio::test]
+async fn a_hire_committed_but_never_acknowledged_is_still_200() {
+    let (app, injector) = app_with_faults(Fault::LostResponse, 0).await;
+    let (job_id, application_id) = job_with_application(&app).await;
+    injector.remaining.store(1_000, Ordering::SeqCst);
+
+    let hired = app
+        .hire("alice", &job_id, &application_id)
+        .await
+        .expect(200);
+
+    assert!(injector.remaining.load(Ordering::SeqCst) < 1_000);
+    let contracts = app.contracts().await;
+    assert_eq!(contracts.len(), 1);
+    assert_eq!(
+        hired["contract"]["contract_id"],
+        s(&contracts[0], "contract_id").as_str()
+    );
+    let job = app.item(&format!("JOB#{job_id}"), "JOB").await.unwrap();
+    assert_eq!(
+        (s(&job, "status"), n(&job, "hired_count")),
+        ("filled".into(), 1)
+    );
 }
