@@ -109,7 +109,9 @@ impl Store {
         else {
             return Ok(false);
         };
-        let now = event.created_at;
+        // When it happens, and never in the same millisecond as the change that caused it:
+        // the trail must read the hire (or cancel, or expiry) before its rejections.
+        let now = crate::time::now().max(event.created_at + chrono::Duration::milliseconds(1));
         let audit = AuditEvent::new(
             Entity::Application,
             application.application_id,

@@ -95,6 +95,21 @@ async fn an_expired_job_rejects_its_pending_applications() {
         ["system", "system"],
         "the marketplace rejected them"
     );
+    let trail: Vec<String> = app
+        .items_with_sk("EVENT#")
+        .await
+        .iter()
+        .map(|e| format!("{}:{}", s(e, "entity"), s(e, "action")))
+        .collect();
+    assert_eq!(
+        trail[trail.len() - 3..],
+        [
+            "job:expired",
+            "application:rejected",
+            "application:rejected"
+        ],
+        "the expiry reads before the rejections it caused: {trail:?}"
+    );
     for f in ["carol", "dave"] {
         let types: Vec<String> = app.inbox(f).await.iter().map(|n| s(n, "type")).collect();
         assert_eq!(types, ["application_rejected"], "{f}");
