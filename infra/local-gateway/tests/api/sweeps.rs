@@ -597,7 +597,9 @@ async fn a_sweep_out_of_time_stops_cleanly_and_the_next_one_continues() {
 #[tokio::test]
 async fn an_unreadable_due_item_is_passed_over_and_the_rest_is_swept() {
     let app = spawn_app().await;
-    // Sorts first in the due index and is no job at all.
+    let job_id = str_of(&app.create_job("alice", json!({})).await, "job_id");
+    app.time_travel_past_deadline(&job_id).await;
+    // No job at all, in the job's due partition and in front of it.
     app.dynamo
         .put_item()
         .table_name(&app.table)
@@ -605,7 +607,7 @@ async fn an_unreadable_due_item_is_passed_over_and_the_rest_is_swept() {
         .item("SK", AttributeValue::S("JOB".into()))
         .item(
             "DUEPK",
-            AttributeValue::S(shared::store::keys::Due::Job.pk("broken")),
+            AttributeValue::S(shared::store::keys::Due::Job.pk(&job_id)),
         )
         .item(
             "DUESK",
@@ -614,8 +616,6 @@ async fn an_unreadable_due_item_is_passed_over_and_the_rest_is_swept() {
         .send()
         .await
         .unwrap();
-    let job_id = str_of(&app.create_job("alice", json!({})).await, "job_id");
-    app.time_travel_past_deadline(&job_id).await;
     let (_, contract_id) = hired_contract(&app).await;
     act(&app, "alice", &contract_id, "fund").await.expect(200);
     app.set_release_deadline(&contract_id, "2020-01-01T00:00:00.000Z")
