@@ -62,6 +62,17 @@ impl Due {
     }
 }
 
+/// The attributes that fix an item's place in `index` (the table itself when `None`): what
+/// a Query's `ExclusiveStartKey` holds.
+pub fn position_attributes(index: Option<&str>) -> &'static [&'static str] {
+    match index {
+        Some(USER_INDEX) => &[PK, SK, "GSI1PK", "GSI1SK"],
+        Some(BOARD_INDEX) => &[PK, SK, "GSI2PK", "GSI2SK"],
+        Some(DUE_INDEX) => &[PK, SK, "DUEPK", "DUESK"],
+        _ => &[PK, SK],
+    }
+}
+
 /// Due-index sort key: when, then which, so ties are stable.
 pub fn due_at(at: Timestamp, id: impl std::fmt::Display) -> String {
     format!("{}#{id}", time::format(at))

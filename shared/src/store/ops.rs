@@ -14,6 +14,22 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 
+/// Items a filtered query reads per round at the least, so that a run of filtered-out items
+/// costs one round trip, not one per item.
+const READ_AHEAD: usize = 25;
+/// Queries one filtered page may take.
+const FILL_ROUNDS: usize = 5;
+
+/// Where `item` stands in a Query, as a cursor can carry it.
+fn position_of(item: &HashMap<String, AttributeValue>, names: &[&str]) -> Option<PageKey> {
+    PageKey::from_dynamo(
+        names
+            .iter()
+            .filter_map(|n| item.get(*n).map(|v| ((*n).to_owned(), v.clone())))
+            .collect(),
+    )
+}
+
 pub(super) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
@@ -164,8 +180,10 @@ impl Store {
 
     /// One page of `query` in the order it already asks for. A filter (open jobs past
     /// their deadline, applications no longer pending) can leave a Query's answer short of
-    /// `limit`, so it is asked again from where it stopped until the page is full or the
-    /// items run out: a short page is always the last one.
+    /// `limit`, so a filtered query reads ahead and is asked again from where it stopped
+    /// until the page is full or the items run out: a short page is the last one, unless
+    /// [`FILL_ROUNDS`] Queries in a row found too few, which ends the page early (with a
+    /// cursor) rather than the request late.
     pub(super) async fn page_in_order<T: DeserializeOwned>(
         &self,
         query: QueryFluentBuilder,
@@ -173,23 +191,37 @@ impl Store {
         start: Option<PageKey>,
     ) -> Result<Page<T>, StoreError> {
         let limit = limit as usize;
+        let filtered = query.get_filter_expression().is_some();
+        let fetch = if filtered {
+            limit.max(READ_AHEAD)
+        } else {
+            limit
+        };
+        let position = keys::position_attributes(query.get_index_name().as_deref());
         let mut items = Vec::with_capacity(limit);
         let mut start = start.map(PageKey::into_dynamo);
-        loop {
-            // Never more than the page still lacks, so the page ends exactly where
-            // DynamoDB stopped and the cursor loses nothing.
+        for _ in 0..FILL_ROUNDS {
             let out = query
                 .clone()
                 .table_name(self.table())
-                .limit((limit - items.len()) as i32)
-                .set_exclusive_start_key(start)
+                .limit(fetch as i32)
+                .set_exclusive_start_key(start.take())
                 .send()
                 .await?;
-            for item in out.items.unwrap_or_default() {
+            let answer = out.items.unwrap_or_default();
+            let answered = answer.len();
+            for (i, item) in answer.into_iter().enumerate() {
+                let at = position_of(&item, position);
                 items.push(serde_dynamo::from_item(item)?);
+                if items.len() == limit {
+                    // Full inside this answer: the next page starts after this item.
+                    let more = i + 1 < answered || out.last_evaluated_key.is_some();
+                    let next = if more { at } else { None };
+                    return Ok(Page { items, next });
+                }
             }
             start = out.last_evaluated_key;
-            if items.len() >= limit || start.is_none() {
+            if start.is_none() {
                 break;
             }
         }
