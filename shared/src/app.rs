@@ -30,13 +30,37 @@ impl App {
         }
     }
 
+    /// The clients of a Lambda, built once per cold start.
     pub async fn from_env() -> Result<Self, crate::config::ConfigError> {
         let config = Config::from_env()?;
         let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        let dynamo = aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .timeout_config(dynamodb_timeouts())
+            .retry_config(dynamodb_retries())
+            .build();
         Ok(Self::new(
-            aws_sdk_dynamodb::Client::new(&sdk),
+            aws_sdk_dynamodb::Client::from_conf(dynamo),
             aws_sdk_sqs::Client::new(&sdk),
             &config,
         ))
     }
+}
+
+/// A DynamoDB call answers in milliseconds; one that hangs must become a timeout the store
+/// can retry (with the same `ClientRequestToken`) well inside the function's 10 s, never
+/// the function's own timeout, which would answer 5xx for a change that may have committed.
+/// Two calls at 2.5 s each, a read and a 2 s publish fit.
+fn dynamodb_timeouts() -> aws_sdk_dynamodb::config::timeout::TimeoutConfig {
+    aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+        .operation_attempt_timeout(Duration::from_millis(800))
+        .operation_timeout(Duration::from_millis(2_500))
+        .build()
+}
+
+/// The SDK's standard retries start at a 1 s backoff, too slow for DynamoDB's own
+/// millisecond answers; AWS's DynamoDB clients start near 25-50 ms.
+fn dynamodb_retries() -> aws_sdk_dynamodb::config::retry::RetryConfig {
+    aws_sdk_dynamodb::config::retry::RetryConfig::standard()
+        .with_max_attempts(3)
+        .with_initial_backoff(Duration::from_millis(50))
 }

@@ -6,6 +6,10 @@ use std::time::Duration;
 
 /// How many times a transaction cancelled by a conflicting one is sent again.
 const CONFLICT_ATTEMPTS: u32 = 6;
+/// How many times a transaction whose outcome is unknown (timeout, 5xx, throttling) is sent,
+/// each send already retried by the SDK: a second send is what the SDK's own retries cannot
+/// give, and more would outlast the function's timeout.
+const UNKNOWN_OUTCOME_ATTEMPTS: u32 = 2;
 
 pub(crate) enum TxError {
     /// A condition failed: one reason per item, in request order, with the old item where
@@ -67,7 +71,9 @@ impl Store {
             };
             let Some(reasons) = reasons else {
                 let store_err = StoreError::from(err);
-                if matches!(store_err, StoreError::Unavailable(_)) && attempt < CONFLICT_ATTEMPTS {
+                if matches!(store_err, StoreError::Unavailable(_))
+                    && attempt < UNKNOWN_OUTCOME_ATTEMPTS
+                {
                     backoff(attempt).await;
                     continue;
                 }
