@@ -20,15 +20,3 @@ pub use money::{Cents, Currency};
 pub use notification::{CloseReason, EventKind, Notification, NotificationType, OutboxEvent};
 pub use rejection::Rejection;
 pub use validation::{FieldError, Fields};
-
-/// Whether `caller` may hire `application` onto `job` now. Permission comes before state,
-/// and a job that is not open wins over an application that is not pending.
-pub fn check_hire(
-    job: &Job,
-    application: &Application,
-    caller: &UserId,
-    now: crate::time::Timestamp,
-) -> Result<(), Rejection> {
-    job.check_owner_may_change(caller, now)?;
-    application.check_pending()
-}

@@ -76,11 +76,9 @@ pub async fn hire(app: App, req: Request) -> Answer {
     };
     let id = job_id(&req)?;
     let now = time::now();
-    // The application first, then the job: if another hire took this application, the job
-    // read after it shows what that hire did to the job, so a job no longer open is what the
-    // caller hears (JOB_NOT_OPEN wins), never a stale open job with a taken application.
-    let application = app.store.application(id, application_id).await?;
-    let job = app.store.job(id).await?.ok_or(ApiError::JobNotFound)?;
+    let (job, application) =
+        tokio::try_join!(app.store.job(id), app.store.application(id, application_id))?;
+    let job = job.ok_or(ApiError::JobNotFound)?;
     let application = application.ok_or(ApiError::ApplicationNotFound)?;
     let hired = app.store.hire(job, application, &owner, now).await?;
     tracing::info!(

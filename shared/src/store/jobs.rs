@@ -388,6 +388,11 @@ impl Store {
     /// Hires `application` onto `job` (§4 of the design): one transaction whose conditions
     /// make a double hire impossible. A stale count on a multi-opening job is retried with
     /// the job as the failed condition returned it, so no second read is needed.
+    ///
+    /// Only the job is checked before writing (a refusal there needs no write). Whether the
+    /// application is still pending is left to the transaction's condition: the application
+    /// may have been read after a hire that the job was read before, and the condition, with
+    /// the job's checked first, makes `JOB_NOT_OPEN` win as it must.
     pub async fn hire(
         &self,
         mut job: Job,
@@ -396,7 +401,7 @@ impl Store {
         now: Timestamp,
     ) -> Result<Hired, StoreError> {
         for attempt in 1..=HIRE_ATTEMPTS {
-            crate::domain::check_hire(&job, &application, caller, now)?;
+            job.check_owner_may_change(caller, now)?;
             match self.hire_once(&job, &application, caller, now).await? {
                 HireAttempt::Hired(hired) => return Ok(*hired),
                 HireAttempt::Unknown(hired, error) => {

@@ -146,10 +146,12 @@ async fn only_the_applicant_withdraws_a_pending_application() {
     )
     .await
     .expect_problem(404, "JOB_NOT_FOUND");
-    // A withdrawn application cannot be hired.
-    app.hire("alice", &job_id, &application_id)
-        .await
-        .expect_problem(409, "APPLICATION_NOT_PENDING");
+    // A withdrawn application cannot be hired; the hire's own condition says so.
+    let before = app.items().await;
+    let hire = app.hire("alice", &job_id, &application_id).await;
+    hire.expect_problem(409, "APPLICATION_NOT_PENDING");
+    assert_eq!(hire.body["current_status"], "withdrawn");
+    assert_eq!(app.items().await, before);
 }
 
 #[tokio::test]
