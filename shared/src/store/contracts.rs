@@ -172,7 +172,6 @@ impl Store {
         let mut found: HashMap<ContractId, Contract> = HashMap::new();
         // BatchGetItem may return part of the keys as unprocessed; ask again for those, and
         // answer 503 rather than a page with holes if they stay unprocessed.
-        let mut complete = false;
         for attempt in 0..5 {
             let out = self
                 .client
@@ -190,25 +189,21 @@ impl Store {
                     super::transact::backoff(attempt).await;
                 }
                 None => {
-                    complete = true;
-                    break;
+                    let items = links
+                        .items
+                        .iter()
+                        .filter_map(|l| found.remove(&l.contract_id))
+                        .collect();
+                    return Ok(Page {
+                        items,
+                        next: links.next,
+                    });
                 }
             }
         }
-        if !complete {
-            return Err(StoreError::Unavailable(
-                "contracts still unprocessed after retries".into(),
-            ));
-        }
-        let items = links
-            .items
-            .iter()
-            .filter_map(|l| found.remove(&l.contract_id))
-            .collect();
-        Ok(Page {
-            items,
-            next: links.next,
-        })
+        Err(StoreError::Unavailable(
+            "contracts still unprocessed after retries".into(),
+        ))
     }
 
     /// Expires an open job whose deadline has passed. Returns the events to publish, or
