@@ -144,6 +144,23 @@ async fn app_with_faults(fault: Fault, count: usize) -> (TestApp, ConflictFirst)
     (app, injector)
 }
 
+/// The hire answered is the one hire in the table: the job filled once, one contract, the
+/// answer's.
+async fn assert_hired_once(app: &TestApp, job_id: &str, hired: &serde_json::Value) {
+    assert_eq!(hired["job"]["status"], "filled");
+    let contracts = app.contracts().await;
+    assert_eq!(contracts.len(), 1);
+    assert_eq!(
+        hired["contract"]["contract_id"],
+        s(&contracts[0], "contract_id").as_str()
+    );
+    let job = app.item(&format!("JOB#{job_id}"), "JOB").await.unwrap();
+    assert_eq!(
+        (s(&job, "status"), n(&job, "hired_count")),
+        ("filled".into(), 1)
+    );
+}
+
 async fn job_with_application(app: &TestApp) -> (String, String) {
     let job_id = str_of(&app.create_job("alice", json!({})).await, "job_id");
     let application_id = str_of(&app.apply(&job_id, "bob", 700).await, "application_id");
@@ -172,10 +189,7 @@ async fn a_hire_cancelled_by_conflicts_is_retried_to_the_right_outcome() {
         4,
         "3 conflicts, then the commit"
     );
-    assert_eq!(hired["job"]["status"], "filled");
-    assert_eq!(app.contracts().await.len(), 1);
-    let job = app.item(&format!("JOB#{job_id}"), "JOB").await.unwrap();
-    assert_eq!(s(&job, "status"), "filled");
+    assert_hired_once(&app, &job_id, &hired).await;
 }
 
 #[tokio::test]
@@ -220,13 +234,7 @@ async fn a_hire_whose_commit_answer_is_lost_is_retried_idempotently() {
         injector.transactions.load(Ordering::SeqCst) - before > 4,
         "the hire was sent again after every lost answer"
     );
-    assert_eq!(hired["job"]["status"], "filled");
-    assert_eq!(app.contracts().await.len(), 1);
-    let job = app.item(&format!("JOB#{job_id}"), "JOB").await.unwrap();
-    assert_eq!(
-        (s(&job, "status"), n(&job, "hired_count")),
-        ("filled".into(), 1)
-    );
+    assert_hired_once(&app, &job_id, &hired).await;
     assert_eq!(
         app.items_with_sk("EVENT#").await.len(),
         5,
@@ -300,15 +308,5 @@ async fn a_hire_committed_but_never_acknowledged_is_still_200() {
         .expect(200);
 
     assert!(injector.remaining.load(Ordering::SeqCst) < 1_000);
-    let contracts = app.contracts().await;
-    assert_eq!(contracts.len(), 1);
-    assert_eq!(
-        hired["contract"]["contract_id"],
-        s(&contracts[0], "contract_id").as_str()
-    );
-    let job = app.item(&format!("JOB#{job_id}"), "JOB").await.unwrap();
-    assert_eq!(
-        (s(&job, "status"), n(&job, "hired_count")),
-        ("filled".into(), 1)
-    );
+    assert_hired_once(&app, &job_id, &hired).await;
 }
