@@ -267,6 +267,15 @@ impl TestApp {
             .collect()
     }
 
+    /// How many contracts a job's hires made.
+    pub async fn contracts_of_job(&self, job_id: &str) -> usize {
+        self.contracts()
+            .await
+            .iter()
+            .filter(|c| s(c, "job_id") == job_id)
+            .count()
+    }
+
     pub async fn item(&self, pk: &str, sk: &str) -> Option<Item> {
         self.dynamo
             .get_item()

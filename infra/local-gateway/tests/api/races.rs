@@ -57,13 +57,7 @@ async fn assert_hired_exactly(app: &TestApp, job_id: &str, k: usize) {
         .filter(|a| s(a, "status") == "hired")
         .count();
     assert_eq!(hired, k, "hired applications");
-    let contracts = app
-        .contracts()
-        .await
-        .into_iter()
-        .filter(|c| s(c, "job_id") == job_id)
-        .count();
-    assert_eq!(contracts, k, "contracts");
+    assert_eq!(app.contracts_of_job(job_id).await, k, "contracts");
 }
 
 #[tokio::test]

@@ -476,12 +476,7 @@ async fn hire_racing_expiry(app: &TestApp, hires: &[i64], sweeps: &[i64]) -> Str
         assert!(found == status || found == "expired", "{status}: {r:#?}");
     }
     let expired: usize = sweeps.iter().chain([&last]).map(|r| r.expired_jobs).sum();
-    let contracts = app
-        .contracts()
-        .await
-        .iter()
-        .filter(|c| s(c, "job_id") == job_id)
-        .count();
+    let contracts = app.contracts_of_job(&job_id).await;
     match status.as_str() {
         "filled" => assert_eq!((hired, expired, contracts), (1, 0, 1)),
         "expired" => assert_eq!((hired, expired, contracts), (0, 1, 0)),
