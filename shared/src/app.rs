@@ -1,6 +1,6 @@
 use crate::config::Config;
-use crate::events::Publisher;
 use crate::http::CursorCodec;
+use crate::publisher::Publisher;
 use crate::store::Store;
 use aws_config::BehaviorVersion;
 use std::time::Duration;

@@ -6,9 +6,9 @@
 pub mod app;
 pub mod config;
 pub mod domain;
-pub mod events;
 pub mod handlers;
 pub mod http;
+pub mod publisher;
 pub mod runtime;
 pub mod store;
 pub mod telemetry;

@@ -3,6 +3,7 @@
 
 use crate::App;
 use crate::http::{ApiError, problem};
+use crate::telemetry::error_chain;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response, service_fn};
 use std::future::Future;
@@ -58,19 +59,6 @@ where
         async move { Ok::<_, std::convert::Infallible>(respond(app, req, handler).await) }
     }))
     .await
-}
-
-/// An error and its sources, by their `Display` only: `Debug` of an SDK error can carry a
-/// raw response with item contents, which must not reach the logs.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
 }
 
 /// The whole `main` of the SQS consumer.

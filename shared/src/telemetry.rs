@@ -15,3 +15,16 @@ pub fn init() {
         .flatten_event(true)
         .try_init();
 }
+
+/// An error and its sources, by their `Display` only: `Debug` of an SDK error can carry a
+/// raw response with item contents, which must not reach the logs.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}

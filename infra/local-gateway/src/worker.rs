@@ -24,7 +24,7 @@ pub async fn pump_once(
         .message_system_attribute_names(MessageSystemAttributeName::All)
         .send()
         .await
-        .map_err(|e| shared::runtime::error_chain(&e))?;
+        .map_err(|e| shared::telemetry::error_chain(&e))?;
     let messages = received.messages.unwrap_or_default();
     if messages.is_empty() {
         return Ok(0);
@@ -63,7 +63,7 @@ pub async fn pump_once(
             .set_entries(Some(entries))
             .send()
             .await
-            .map_err(|e| shared::runtime::error_chain(&e))?;
+            .map_err(|e| shared::telemetry::error_chain(&e))?;
     }
     Ok(messages.len())
 }
@@ -88,7 +88,7 @@ pub async fn sweep_now(app: &App) -> Result<SweepReport, String> {
         Instant::now() + Duration::from_secs(55),
     )
     .await
-    .map_err(|e| shared::runtime::error_chain(&e))
+    .map_err(|e| shared::telemetry::error_chain(&e))
 }
 
 /// Fires `sweep` every `interval`, as the EventBridge schedule does every minute.

@@ -2,8 +2,8 @@
 //! Nothing here does I/O.
 
 mod application;
+mod audit;
 mod contract;
-mod event;
 mod ids;
 mod job;
 mod money;
@@ -12,8 +12,8 @@ mod rejection;
 mod validation;
 
 pub use application::{Application, ApplicationStatus, Bid};
+pub use audit::{AuditRecord, Entity};
 pub use contract::{Contract, ContractAction, ContractStatus};
-pub use event::{AuditEvent, Entity};
 pub use ids::{ApplicationId, ContractId, EventId, JobId, UserId};
 pub use job::{Description, ExpiresAt, Job, JobStatus, NewJob, Openings, Title};
 pub use money::{Cents, Currency};

@@ -3,8 +3,8 @@
 
 use crate::App;
 use crate::domain::OutboxEvent;
-use crate::runtime::error_chain;
 use crate::store::StoreError;
+use crate::telemetry::error_chain;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 
 #[derive(Debug, thiserror::Error)]

@@ -5,9 +5,9 @@
 
 use crate::App;
 use crate::domain::{Contract, Job, OutboxEvent};
-use crate::runtime::error_chain;
 use crate::store::keys::{self, Due};
 use crate::store::{OutboxRow, PageKey, StoreError};
+use crate::telemetry::error_chain;
 use crate::time::{self, Timestamp};
 use serde::Serialize;
 use std::time::{Duration, Instant};

@@ -6,7 +6,7 @@ use super::ops::{cancelled, failed, names, s, state_now, values};
 use super::transact::TxError;
 use super::{Page, PageKey, Store, StoreError};
 use crate::domain::{
-    AuditEvent, CloseReason, Contract, ContractAction, ContractId, ContractStatus, Entity,
+    AuditRecord, CloseReason, Contract, ContractAction, ContractId, ContractStatus, Entity,
     EventKind, Job, JobStatus, OutboxEvent, Rejection, UserId,
 };
 use crate::time::{self, Timestamp};
@@ -100,7 +100,7 @@ impl Store {
             ),
         };
         let event = contract_changed(&after, now);
-        let audit = AuditEvent::new(
+        let audit = AuditRecord::new(
             Entity::Contract,
             contract.contract_id,
             action.verb(),
@@ -216,7 +216,7 @@ impl Store {
         let mut after = job.clone();
         after.status = JobStatus::Expired;
         let index = IndexKeys::for_job(&after);
-        let audit = AuditEvent::new(
+        let audit = AuditRecord::new(
             Entity::Job,
             job.job_id,
             "expired",
@@ -273,7 +273,7 @@ impl Store {
     ) -> Result<Option<Vec<OutboxEvent>>, StoreError> {
         let mut after = contract.clone();
         after.status = ContractStatus::Expired;
-        let audit = AuditEvent::new(
+        let audit = AuditRecord::new(
             Entity::Contract,
             contract.contract_id,
             "expired",
@@ -321,7 +321,7 @@ impl Store {
         job_id: crate::domain::JobId,
         limit: u32,
         start: Option<PageKey>,
-    ) -> Result<Page<AuditEvent>, StoreError> {
+    ) -> Result<Page<AuditRecord>, StoreError> {
         let query = self
             .client
             .query()

@@ -6,7 +6,7 @@ use super::ops::{cancelled, failed, s};
 use super::transact::TxError;
 use super::{Page, PageKey, Store, StoreError};
 use crate::domain::{
-    Application, ApplicationStatus, AuditEvent, Entity, EventId, JobId, Notification, OutboxEvent,
+    Application, ApplicationStatus, AuditRecord, Entity, EventId, JobId, Notification, OutboxEvent,
     UserId,
 };
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -112,7 +112,7 @@ impl Store {
         // When it happens, and never in the same millisecond as the change that caused it:
         // the trail must read the hire (or cancel, or expiry) before its rejections.
         let now = crate::time::now().max(event.created_at + chrono::Duration::milliseconds(1));
-        let audit = AuditEvent::new(
+        let audit = AuditRecord::new(
             Entity::Application,
             application.application_id,
             "rejected",

@@ -5,7 +5,7 @@ use super::ops::{build_err, cancelled, failed, n, names, old_item, s, state_now,
 use super::transact::TxError;
 use super::{Page, PageKey, Store, StoreError};
 use crate::domain::{
-    Application, ApplicationId, ApplicationStatus, AuditEvent, CloseReason, Contract, Entity,
+    Application, ApplicationId, ApplicationStatus, AuditRecord, CloseReason, Contract, Entity,
     EventId, EventKind, Job, JobId, JobStatus, OutboxEvent, Rejection, UserId,
 };
 use crate::time::{self, Timestamp};
@@ -75,7 +75,7 @@ impl Store {
     }
 
     pub async fn create_job(&self, job: &Job) -> Result<(), StoreError> {
-        let event = AuditEvent::new(
+        let event = AuditRecord::new(
             Entity::Job,
             job.job_id,
             "created",
@@ -220,7 +220,7 @@ impl Store {
             .build()
             .map_err(build_err)?;
         let guard = serde_json::json!({"application_id": application.application_id});
-        let event = AuditEvent::new(
+        let event = AuditRecord::new(
             Entity::Application,
             application.application_id,
             "applied",
@@ -294,7 +294,7 @@ impl Store {
         let mut after = application.clone();
         after.status = ApplicationStatus::Withdrawn;
         after.updated_at = now;
-        let event = AuditEvent::new(
+        let event = AuditRecord::new(
             Entity::Application,
             application.application_id,
             "withdrawn",
@@ -332,7 +332,7 @@ impl Store {
         after.version += 1;
         after.updated_at = now;
         let index = IndexKeys::for_job(&after);
-        let event = AuditEvent::new(
+        let event = AuditRecord::new(
             Entity::Job,
             job.job_id,
             "cancelled",
@@ -458,7 +458,7 @@ impl Store {
         let index = IndexKeys::for_job(&job_after);
 
         let mut events = vec![
-            AuditEvent::new(
+            AuditRecord::new(
                 Entity::Application,
                 application.application_id,
                 "hired",
@@ -467,7 +467,7 @@ impl Store {
                 application_after.status.as_str(),
                 now,
             ),
-            AuditEvent::new(
+            AuditRecord::new(
                 Entity::Contract,
                 contract.contract_id,
                 "created",
@@ -478,7 +478,7 @@ impl Store {
             ),
         ];
         if job_after.status != job.status {
-            events.push(AuditEvent::new(
+            events.push(AuditRecord::new(
                 Entity::Job,
                 job.job_id,
                 "filled",

@@ -4,7 +4,7 @@
 use super::keys::{self, IndexKeys, Row};
 use super::transact::reason_code;
 use super::{Page, PageKey, Store, StoreError};
-use crate::domain::{AuditEvent, JobId};
+use crate::domain::{AuditRecord, JobId};
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, Put, ReturnValuesOnConditionCheckFailure,
@@ -117,7 +117,7 @@ impl Store {
     pub(super) fn audit(
         &self,
         job_id: JobId,
-        event: &AuditEvent,
+        event: &AuditRecord,
     ) -> Result<TransactWriteItem, StoreError> {
         self.put(
             keys::job_pk(job_id),

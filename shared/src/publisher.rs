@@ -79,7 +79,7 @@ impl Publisher {
                     }
                 }
                 Ok(Err(e)) => {
-                    tracing::warn!(error = %crate::runtime::error_chain(&e), events = chunk.len(), "SQS send failed; left for the sweeper");
+                    tracing::warn!(error = %crate::telemetry::error_chain(&e), events = chunk.len(), "SQS send failed; left for the sweeper");
                 }
             }
         }
@@ -104,7 +104,7 @@ impl Publisher {
                 Ok(()) => tracing::info!(event_id = %id, "event dispatched"),
                 // Sent but still due: the sweeper sends it again and the inbox ignores the copy.
                 Err(e) => {
-                    tracing::warn!(event_id = %id, error = %crate::runtime::error_chain(&e), "could not mark dispatched")
+                    tracing::warn!(event_id = %id, error = %crate::telemetry::error_chain(&e), "could not mark dispatched")
                 }
             }
         }

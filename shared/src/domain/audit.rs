@@ -13,7 +13,7 @@ pub enum Entity {
 /// One state change: who did what to which entity, from which state to which, and when.
 /// Written in the same transaction as the change it records.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AuditEvent {
+pub struct AuditRecord {
     pub event_id: EventId,
     pub entity: Entity,
     pub entity_id: String,
@@ -25,7 +25,7 @@ pub struct AuditEvent {
     pub at: Timestamp,
 }
 
-impl AuditEvent {
+impl AuditRecord {
     pub fn new(
         entity: Entity,
         entity_id: impl ToString,
