@@ -1,4 +1,5 @@
 use crate::config::Config;
+use crate::domain::Transition;
 use crate::http::CursorCodec;
 use crate::publisher::Publisher;
 use crate::store::Store;
@@ -30,6 +31,27 @@ impl App {
         }
     }
 
+    /// Commits a transition and publishes what it announced: where every request that
+    /// changes something ends.
+    pub async fn commit<T: Transition>(
+        &self,
+        transition: T,
+    ) -> Result<T::Answer, crate::store::StoreError> {
+        let committed = self.store.run(transition).await?;
+        self.publisher
+            .publish(&self.store, &committed.announced)
+            .await;
+        Ok(committed.answer)
+    }
+
+    /// This context for one invocation that must answer by `deadline`.
+    pub fn until(&self, deadline: crate::deadline::Deadline) -> Self {
+        Self {
+            store: self.store.until(deadline),
+            ..self.clone()
+        }
+    }
+
     /// The clients of a Lambda, built once per cold start.
     pub async fn from_env() -> Result<Self, crate::config::ConfigError> {
         let config = Config::from_env()?;
@@ -53,7 +75,7 @@ impl App {
 fn dynamodb_timeouts() -> aws_sdk_dynamodb::config::timeout::TimeoutConfig {
     aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
         .operation_attempt_timeout(Duration::from_millis(800))
-        .operation_timeout(Duration::from_millis(2_500))
+        .operation_timeout(crate::deadline::CALL)
         .build()
 }
 

@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod config;
+pub mod deadline;
 pub mod domain;
 pub mod handlers;
 pub mod http;

@@ -1,6 +1,7 @@
 //! The event layer: sends committed outbox events to SQS and marks them dispatched.
 //! A failure here never fails the request that committed them; the sweeper re-sends.
 
+use crate::deadline::{CALL, Deadline, RESERVE};
 use crate::domain::{EventId, OutboxEvent};
 use crate::store::{OutboxRow, Store};
 use crate::time::Timestamp;
@@ -28,7 +29,7 @@ impl Publisher {
 
     /// Sends each row's body; returns the ids SQS accepted. Errors are logged, not raised:
     /// whatever was not sent stays due in the outbox.
-    pub async fn send(&self, rows: &[OutboxRow]) -> Vec<EventId> {
+    pub async fn send(&self, rows: &[OutboxRow], deadline: Deadline) -> Vec<EventId> {
         let Some(queue_url) = &self.queue_url else {
             tracing::warn!(
                 events = rows.len(),
@@ -55,7 +56,9 @@ impl Publisher {
                 .queue_url(queue_url)
                 .set_entries(Some(entries))
                 .send();
-            match tokio::time::timeout(SEND_TIMEOUT, send).await {
+            // Never past the invocation's deadline: what is not sent stays due.
+            let limit = SEND_TIMEOUT.min(deadline.remaining().saturating_sub(RESERVE));
+            match tokio::time::timeout(limit, send).await {
                 Err(_) => {
                     // SQS is not answering: the rest would only wait as long again.
                     tracing::warn!(
@@ -87,16 +90,21 @@ impl Publisher {
     }
 
     /// After a commit: send the events and take the sent ones out of the due index.
-    pub async fn publish(&self, store: &Store, events: &[OutboxEvent], now: Timestamp) {
+    pub async fn publish(&self, store: &Store, events: &[OutboxEvent]) {
         let rows: Vec<OutboxRow> = events
             .iter()
             .filter_map(|e| OutboxRow::of(e).ok())
             .collect();
-        self.send_and_mark(store, &rows, now).await;
+        self.send_and_mark(store, &rows, crate::time::now()).await;
     }
 
     pub async fn send_and_mark(&self, store: &Store, rows: &[OutboxRow], now: Timestamp) -> usize {
-        let sent = self.send(rows).await;
+        let deadline = store.deadline();
+        let sent = self.send(rows, deadline).await;
+        if !sent.is_empty() && !deadline.allows(CALL) {
+            // No time to mark them: they stay due, and the inbox ignores the sweeper's copy.
+            return sent.len();
+        }
         let marked =
             futures::future::join_all(sent.iter().map(|id| store.mark_dispatched(*id, now))).await;
         for (id, result) in sent.iter().zip(marked) {

@@ -2,6 +2,7 @@
 //! a request is logged and how an error becomes a problem response.
 
 use crate::App;
+use crate::deadline::Deadline;
 use crate::http::{ApiError, problem};
 use crate::telemetry::error_chain;
 use lambda_http::request::RequestContext;
@@ -23,6 +24,12 @@ where
         _ => Default::default(),
     };
     let path = req.raw_http_path().to_owned();
+    // The function's own deadline under Lambda; its timeout's equivalent anywhere else.
+    let deadline = req
+        .lambda_context_ref()
+        .map(|ctx| Deadline::from_epoch_millis(ctx.deadline))
+        .unwrap_or_else(|| Deadline::after(crate::deadline::DEFAULT_BUDGET));
+    let app = app.until(deadline);
     let span = tracing::info_span!("request", %request_id, %route);
     async move {
         match handler(app, req).await {
@@ -67,7 +74,7 @@ pub async fn serve_sqs() -> Result<(), lambda_runtime::Error> {
     let app = App::from_env().await?;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<aws_lambda_events::event::sqs::SqsEvent>| {
-            let app = app.clone();
+            let app = app.until(Deadline::from_epoch_millis(event.context.deadline));
             let span = tracing::info_span!("notify", request_id = %event.context.request_id);
             async move {
                 Ok::<_, std::convert::Infallible>(crate::handlers::notify(app, event.payload).await)
@@ -84,16 +91,11 @@ pub async fn serve_sweep() -> Result<(), lambda_runtime::Error> {
     let app = App::from_env().await?;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
-            let app = app.clone();
+            let deadline = Deadline::from_epoch_millis(event.context.deadline);
+            let app = app.until(deadline);
             let span = tracing::info_span!("sweep", request_id = %event.context.request_id);
             async move {
-                let left = std::time::SystemTime::UNIX_EPOCH
-                    + std::time::Duration::from_millis(event.context.deadline);
-                let budget = left
-                    .duration_since(std::time::SystemTime::now())
-                    .unwrap_or_default();
-                let deadline = std::time::Instant::now() + budget;
-                crate::handlers::sweep(&app, crate::time::now(), deadline)
+                crate::handlers::sweep(&app, crate::time::now(), deadline.instant())
                     .await
                     .map_err(|e| lambda_runtime::Error::from(error_chain(&e)))
             }

@@ -2,6 +2,7 @@
 
 use serde_json::json;
 use shared::App;
+use shared::domain::transitions::{Apply, CreateJob};
 use shared::domain::{Bid, JobId, NewJob, UserId};
 use shared::time;
 
@@ -19,7 +20,7 @@ pub async fn demo(app: &App) -> Result<(), Box<dyn std::error::Error + Send + Sy
         let body = body.as_object().ok_or("demo job is not an object")?;
         let new_job = NewJob::parse(body, now).map_err(|e| format!("demo job invalid: {e:?}"))?;
         let job = new_job.into_job(JobId::generate(), alice.clone(), now);
-        app.store.create_job(&job).await?;
+        let job = app.commit(CreateJob { job }).await?;
         if i == 0 {
             let bid = Bid::parse(
                 json!({"bid_cents": 45_000, "message": "I love bakeries."})
@@ -27,9 +28,12 @@ pub async fn demo(app: &App) -> Result<(), Box<dyn std::error::Error + Send + Sy
                     .ok_or("bid")?,
             )
             .map_err(|e| format!("demo bid invalid: {e:?}"))?;
-            let application = bid.into_application(job.job_id, bob.clone(), now);
-            let events = app.store.apply(&job, &application).await?;
-            app.publisher.publish(&app.store, &events, now).await;
+            app.commit(Apply {
+                job,
+                freelancer: bob.clone(),
+                bid,
+            })
+            .await?;
         }
     }
     Ok(())

@@ -25,25 +25,57 @@ pub struct AuditRecord {
     pub at: Timestamp,
 }
 
-impl AuditRecord {
+/// One step of a change as its trail records it: which entity went from which state to
+/// which.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub entity: Entity,
+    pub entity_id: String,
+    pub action: &'static str,
+    pub from: Option<&'static str>,
+    pub to: &'static str,
+}
+
+impl Step {
     pub fn new(
         entity: Entity,
         entity_id: impl ToString,
-        action: &str,
-        actor: &UserId,
-        from: Option<&str>,
-        to: &str,
-        at: Timestamp,
+        action: &'static str,
+        from: Option<&'static str>,
+        to: &'static str,
     ) -> Self {
         Self {
-            event_id: EventId::at(at),
             entity,
             entity_id: entity_id.to_string(),
-            action: action.to_owned(),
-            actor_id: actor.clone(),
-            from_status: from.map(str::to_owned),
-            to_status: to.to_owned(),
-            at,
+            action,
+            from,
+            to,
         }
+    }
+}
+
+impl AuditRecord {
+    /// The records of one change's steps by `actor` at `at`, with ids that read back in the
+    /// order of the steps although they share one instant.
+    pub fn trail(
+        actor: &UserId,
+        at: Timestamp,
+        steps: impl IntoIterator<Item = Step>,
+    ) -> Vec<Self> {
+        let steps: Vec<Step> = steps.into_iter().collect();
+        EventId::sequence(at, steps.len())
+            .into_iter()
+            .zip(steps)
+            .map(|(event_id, step)| Self {
+                event_id,
+                entity: step.entity,
+                entity_id: step.entity_id,
+                action: step.action.to_owned(),
+                actor_id: actor.clone(),
+                from_status: step.from.map(str::to_owned),
+                to_status: step.to.to_owned(),
+                at,
+            })
+            .collect()
     }
 }

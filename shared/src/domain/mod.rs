@@ -3,16 +3,19 @@
 
 mod application;
 mod audit;
+mod change;
 mod contract;
 mod ids;
 mod job;
 mod money;
 mod notification;
 mod rejection;
+pub mod transitions;
 mod validation;
 
 pub use application::{Application, ApplicationStatus, Bid};
-pub use audit::{AuditRecord, Entity};
+pub use audit::{AuditRecord, Entity, Step};
+pub use change::{Change, Cond, Item, Transition, Write, stamp_after};
 pub use contract::{Contract, ContractAction, ContractStatus};
 pub use ids::{ApplicationId, ContractId, EventId, JobId, UserId};
 pub use job::{Description, ExpiresAt, Job, JobStatus, NewJob, Openings, Title};

@@ -1,29 +1,27 @@
+use super::Answer;
+use super::jobs::job_id;
 use crate::App;
-use crate::domain::{ApplicationId, Bid, JobId};
-use crate::http::{ApiError, ListQuery, caller, json, json_body, list, path_id};
-use crate::time;
+use crate::domain::transitions::{Apply, Hire, Withdraw};
+use crate::domain::{ApplicationId, Bid, Rejection};
+use crate::http::{ApiError, ListQuery, caller, json, json_body, path_id};
 use http::StatusCode;
-use lambda_http::{Body, Request, Response};
+use lambda_http::Request;
 use serde_json::Value;
-
-type Answer = Result<Response<Body>, ApiError>;
-
-fn job_id(req: &Request) -> Result<JobId, ApiError> {
-    path_id(req, "job_id", JobId::parse).ok_or(ApiError::JobNotFound)
-}
 
 /// `POST /jobs/{job_id}/applications`
 pub async fn apply(app: App, req: Request) -> Answer {
     let freelancer = caller(&req)?;
     let bid = Bid::parse(&json_body(&req)?).map_err(ApiError::Validation)?;
     let id = job_id(&req)?;
-    let now = time::now();
     let job = app.store.job(id).await?.ok_or(ApiError::JobNotFound)?;
-    job.check_may_apply(&freelancer, now)?;
-    let application = bid.into_application(job.job_id, freelancer, now);
-    let events = app.store.apply(&job, &application).await?;
-    tracing::info!(job_id = %job.job_id, application_id = %application.application_id, "applied");
-    app.publisher.publish(&app.store, &events, now).await;
+    let application = app
+        .commit(Apply {
+            job,
+            freelancer,
+            bid,
+        })
+        .await?;
+    tracing::info!(job_id = %id, application_id = %application.application_id, "applied");
     // No Location: an application has no URL of its own to GET.
     Ok(json(StatusCode::CREATED, &application))
 }
@@ -31,33 +29,39 @@ pub async fn apply(app: App, req: Request) -> Answer {
 /// `GET /jobs/{job_id}/applications`: the owner only.
 pub async fn list_applications(app: App, req: Request) -> Answer {
     let user = caller(&req)?;
-    let page = ListQuery::only(&req)?;
     let id = job_id(&req)?;
+    let listing = app
+        .cursors
+        .listing(format!("applications:{id}"), ListQuery::only(&req)?)?;
     let job = app.store.job(id).await?.ok_or(ApiError::JobNotFound)?;
     if !job.is_owned_by(&user) {
-        return Err(crate::domain::Rejection::NotJobOwner.into());
+        return Err(Rejection::NotJobOwner.into());
     }
-    let scope = format!("applications:{id}");
-    let start = app.cursors.start(&scope, page.cursor.as_deref())?;
-    let found = app.store.list_applications(id, page.limit, start).await?;
-    Ok(list(&found.items, app.cursors.next(&scope, found.next)))
+    let found = app
+        .store
+        .list_applications(id, listing.limit, listing.start.clone())
+        .await?;
+    Ok(listing.answer(found))
 }
 
 /// `POST /jobs/{job_id}/applications/{application_id}/withdraw`
 pub async fn withdraw_application(app: App, req: Request) -> Answer {
-    let user = caller(&req)?;
+    let caller = caller(&req)?;
     let id = job_id(&req)?;
     let application_id = path_id(&req, "application_id", ApplicationId::parse)
         .ok_or(ApiError::ApplicationNotFound)?;
-    let now = time::now();
-    let Some(application) = app.store.application(id, application_id).await? else {
-        return Err(match app.store.job(id).await? {
-            None => ApiError::JobNotFound,
-            Some(_) => ApiError::ApplicationNotFound,
-        });
+    let (job, application) = app.store.job_and_application(id, application_id).await?;
+    let application = match (job, application) {
+        (None, _) => return Err(ApiError::JobNotFound),
+        (Some(_), None) => return Err(ApiError::ApplicationNotFound),
+        (Some(_), Some(application)) => application,
     };
-    application.check_may_withdraw(&user)?;
-    let application = app.store.withdraw(&application, &user, now).await?;
+    let application = app
+        .commit(Withdraw {
+            application,
+            caller,
+        })
+        .await?;
     tracing::info!(job_id = %id, application_id = %application_id, "application withdrawn");
     Ok(json(StatusCode::OK, &application))
 }
@@ -75,12 +79,16 @@ pub async fn hire(app: App, req: Request) -> Answer {
         Some(_) => return Err(ApiError::validation("application_id", "must be a string")),
     };
     let id = job_id(&req)?;
-    let now = time::now();
-    let (job, application) =
-        tokio::try_join!(app.store.job(id), app.store.application(id, application_id))?;
+    let (job, application) = app.store.job_and_application(id, application_id).await?;
     let job = job.ok_or(ApiError::JobNotFound)?;
     let application = application.ok_or(ApiError::ApplicationNotFound)?;
-    let hired = app.store.hire(job, application, &owner, now).await?;
+    let hired = app
+        .commit(Hire {
+            job,
+            application,
+            caller: owner,
+        })
+        .await?;
     tracing::info!(
         job_id = %hired.job.job_id,
         application_id = %hired.application.application_id,
@@ -88,6 +96,5 @@ pub async fn hire(app: App, req: Request) -> Answer {
         job_status = hired.job.status.as_str(),
         "hired"
     );
-    app.publisher.publish(&app.store, &hired.events, now).await;
     Ok(json(StatusCode::OK, &hired))
 }

@@ -1,15 +1,13 @@
+use super::Answer;
 use crate::App;
+use crate::domain::transitions::{CancelJob, CreateJob};
 use crate::domain::{Fields, JobId, JobStatus, NewJob};
-use crate::http::{
-    ApiError, ListQuery, caller, created, json, json_body, list, path_id, query_param,
-};
+use crate::http::{ApiError, ListQuery, caller, created, json, json_body, path_id, query_param};
 use crate::time;
 use http::StatusCode;
-use lambda_http::{Body, Request, Response};
+use lambda_http::Request;
 
-type Answer = Result<Response<Body>, ApiError>;
-
-fn job_id(req: &Request) -> Result<JobId, ApiError> {
+pub(super) fn job_id(req: &Request) -> Result<JobId, ApiError> {
     path_id(req, "job_id", JobId::parse).ok_or(ApiError::JobNotFound)
 }
 
@@ -19,7 +17,7 @@ pub async fn create_job(app: App, req: Request) -> Answer {
     let now = time::now();
     let new_job = NewJob::parse(&json_body(&req)?, now).map_err(ApiError::Validation)?;
     let job = new_job.into_job(JobId::at(now), owner, now);
-    app.store.create_job(&job).await?;
+    let job = app.commit(CreateJob { job }).await?;
     tracing::info!(job_id = %job.job_id, "job created");
     Ok(created(format!("/jobs/{}", job.job_id), &job))
 }
@@ -55,13 +53,12 @@ pub async fn list_jobs(app: App, req: Request) -> Answer {
         Some(o) => format!("jobs:{}:owner={o}", status.as_str()),
         None => format!("jobs:{}", status.as_str()),
     };
-    let start = app.cursors.start(&scope, page.cursor.as_deref())?;
+    let listing = app.cursors.listing(scope, page)?;
     let found = app
         .store
-        .list_jobs(status, owner, page.limit, start, now)
+        .list_jobs(status, owner, listing.limit, listing.start.clone(), now)
         .await?;
-    let items: Vec<_> = found.items.into_iter().map(|j| j.as_of(now)).collect();
-    Ok(list(&items, app.cursors.next(&scope, found.next)))
+    Ok(listing.answer(found.map(|j| j.as_of(now))))
 }
 
 /// `GET /jobs/{job_id}`: the owner also gets the applications.
@@ -87,13 +84,10 @@ pub async fn get_job(app: App, req: Request) -> Answer {
 
 /// `POST /jobs/{job_id}/cancel`
 pub async fn cancel_job(app: App, req: Request) -> Answer {
-    let user = caller(&req)?;
+    let caller = caller(&req)?;
     let id = job_id(&req)?;
-    let now = time::now();
     let job = app.store.job(id).await?.ok_or(ApiError::JobNotFound)?;
-    job.check_owner_may_change(&user, now)?;
-    let (job, events) = app.store.cancel_job(&job, &user, now).await?;
-    tracing::info!(job_id = %job.job_id, "job cancelled");
-    app.publisher.publish(&app.store, &events, now).await;
+    let job = app.commit(CancelJob { job, caller }).await?;
+    tracing::info!(job_id = %job.job_id, version = job.version, "job cancelled");
     Ok(json(StatusCode::OK, &job))
 }

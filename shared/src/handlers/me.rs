@@ -1,12 +1,12 @@
 //! The caller's own things: inbox and applications.
 
+use super::Answer;
 use crate::App;
+use crate::domain::transitions::MarkRead;
 use crate::domain::{EventId, Fields};
-use crate::http::{ApiError, ListQuery, caller, json, list, path_id, query_param};
+use crate::http::{ApiError, ListQuery, caller, json, path_id, query_param};
 use http::StatusCode;
-use lambda_http::{Body, Request, Response};
-
-type Answer = Result<Response<Body>, ApiError>;
+use lambda_http::Request;
 
 /// `GET /me/notifications?unread=true&limit=&cursor=`
 pub async fn list_notifications(app: App, req: Request) -> Answer {
@@ -24,13 +24,14 @@ pub async fn list_notifications(app: App, req: Request) -> Answer {
     let (unread, page) = fields
         .finish(|| Some((unread?, page?)))
         .map_err(ApiError::Validation)?;
-    let scope = format!("notifications:{user}:unread={unread}");
-    let start = app.cursors.start(&scope, page.cursor.as_deref())?;
+    let listing = app
+        .cursors
+        .listing(format!("notifications:{user}:unread={unread}"), page)?;
     let found = app
         .store
-        .notifications(&user, unread, page.limit, start)
+        .notifications(&user, unread, listing.limit, listing.start.clone())
         .await?;
-    Ok(list(&found.items, app.cursors.next(&scope, found.next)))
+    Ok(listing.answer(found))
 }
 
 /// `POST /me/notifications/{notification_id}/read`
@@ -40,18 +41,22 @@ pub async fn read_notification(app: App, req: Request) -> Answer {
         path_id(&req, "notification_id", EventId::parse).ok_or(ApiError::NotificationNotFound)?;
     let notification = app
         .store
-        .mark_read(&user, id)
+        .notification(&user, id)
         .await?
         .ok_or(ApiError::NotificationNotFound)?;
+    let notification = app.commit(MarkRead { notification }).await?;
     Ok(json(StatusCode::OK, &notification))
 }
 
 /// `GET /me/applications?limit=&cursor=`
 pub async fn list_my_applications(app: App, req: Request) -> Answer {
     let user = caller(&req)?;
-    let page = ListQuery::only(&req)?;
-    let scope = format!("my-applications:{user}");
-    let start = app.cursors.start(&scope, page.cursor.as_deref())?;
-    let found = app.store.applications_of(&user, page.limit, start).await?;
-    Ok(list(&found.items, app.cursors.next(&scope, found.next)))
+    let listing = app
+        .cursors
+        .listing(format!("my-applications:{user}"), ListQuery::only(&req)?)?;
+    let found = app
+        .store
+        .applications_of(&user, listing.limit, listing.start.clone())
+        .await?;
+    Ok(listing.answer(found))
 }

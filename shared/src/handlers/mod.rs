@@ -24,6 +24,8 @@ use lambda_http::{Body, Request, Response};
 use std::future::Future;
 use std::pin::Pin;
 
+type Answer = Result<Response<Body>, ApiError>;
+
 pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<Response<Body>, ApiError>> + Send>>;
 pub type Handler = fn(App, Request) -> HandlerFuture;
 

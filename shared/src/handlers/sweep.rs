@@ -4,17 +4,20 @@
 //! conditional writes, and stops before the time budget runs out; the next run continues.
 
 use crate::App;
-use crate::domain::{Contract, Job, OutboxEvent};
+use crate::domain::transitions::{ExpireContract, ExpireJob};
+use crate::domain::{Contract, Job};
 use crate::store::keys::{self, Due};
-use crate::store::{OutboxRow, PageKey, StoreError};
+use crate::store::{Committed, OutboxRow, PageKey, StoreError};
 use crate::telemetry::error_chain;
 use crate::time::{self, Timestamp};
 use serde::Serialize;
 use std::time::{Duration, Instant};
 
 const PAGE: u32 = 25;
-/// Left for the last writes and the report when the deadline nears.
-const MARGIN: Duration = Duration::from_secs(3);
+/// An item is started only with this much time left: every call it makes is itself made
+/// only if it ends before the deadline (the store and the publisher check), so one call and
+/// the answer is the most an item can need to stop cleanly.
+const MARGIN: Duration = crate::deadline::CALL.saturating_add(crate::deadline::RESERVE);
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct SweepReport {
@@ -45,12 +48,13 @@ pub async fn sweep(
     now: Timestamp,
     deadline: Instant,
 ) -> Result<SweepReport, StoreError> {
+    let app = &app.until(crate::deadline::Deadline::at(deadline));
     let budget = &Budget(deadline);
     let mut report = SweepReport::default();
     let (mut finished, jobs) = each_due(app, Due::Job, now, budget, &mut report, |jobs| {
         one_by_one(jobs, budget, Due::Job, move |job: Job| async move {
             tracing::info!(job_id = %job.job_id, "expiring job");
-            published(app, now, app.store.expire_job(&job, now).await).await
+            published(app, app.store.run_at(ExpireJob { job }, now).await).await
         })
     })
     .await;
@@ -60,7 +64,12 @@ pub async fn sweep(
         (finished, contracts) = each_due(app, Due::Contract, now, budget, &mut report, |due| {
             one_by_one(due, budget, Due::Contract, move |c: Contract| async move {
                 tracing::info!(contract_id = %c.contract_id, "expiring contract");
-                published(app, now, app.store.expire_contract(&c, now).await).await
+                let contract = c;
+                published(
+                    app,
+                    app.store.run_at(ExpireContract { contract }, now).await,
+                )
+                .await
             })
         })
         .await;
@@ -209,17 +218,20 @@ where
     (true, done)
 }
 
-/// An expiry's outcome: what it committed is published.
-async fn published(
+/// An expiry's outcome: what it committed is published; a refusal means someone else (a
+/// hire, a release, another sweep) changed the item first.
+async fn published<A>(
     app: &App,
-    now: Timestamp,
-    expired: Result<Option<Vec<OutboxEvent>>, StoreError>,
+    expired: Result<Committed<A>, StoreError>,
 ) -> Result<bool, StoreError> {
-    match expired? {
-        Some(events) => {
-            app.publisher.publish(&app.store, &events, now).await;
+    match expired {
+        Ok(committed) => {
+            app.publisher
+                .publish(&app.store, &committed.announced)
+                .await;
             Ok(true)
         }
-        None => Ok(false),
+        Err(StoreError::Rejected(_)) => Ok(false),
+        Err(e) => Err(e),
     }
 }

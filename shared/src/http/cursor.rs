@@ -2,11 +2,12 @@
 //! signed with HMAC-SHA256. A cursor altered, forged or used on another listing is
 //! `INVALID_CURSOR`.
 
-use super::ApiError;
-use crate::store::PageKey;
+use super::{ApiError, ListQuery, list};
+use crate::store::{Page, PageKey};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, KeyInit, Mac};
+use lambda_http::{Body, Response};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use std::sync::Arc;
@@ -83,6 +84,37 @@ impl CursorCodec {
 
     pub fn next(&self, scope: &str, key: Option<PageKey>) -> Option<Cursor> {
         key.map(|k| self.encode(scope, k))
+    }
+}
+
+/// One page of one listing: where it starts, and how its answer continues. Every list
+/// endpoint pages through this, so a cursor means the same everywhere.
+pub struct Listing<'a> {
+    codec: &'a CursorCodec,
+    scope: String,
+    pub limit: u32,
+    pub start: Option<PageKey>,
+}
+
+impl CursorCodec {
+    /// The page `query` asks of the listing `scope` (e.g. `jobs:open:owner=u1`). A cursor
+    /// altered, forged or from another listing is refused here, before anything is read:
+    /// validation comes before existence.
+    pub fn listing(&self, scope: String, query: ListQuery) -> Result<Listing<'_>, ApiError> {
+        let start = self.start(&scope, query.cursor.as_deref())?;
+        Ok(Listing {
+            codec: self,
+            scope,
+            limit: query.limit,
+            start,
+        })
+    }
+}
+
+impl Listing<'_> {
+    /// `{"items", "next_cursor"}` for `page`, its cursor bound to this listing.
+    pub fn answer<T: Serialize>(&self, page: Page<T>) -> Response<Body> {
+        list(&page.items, self.codec.next(&self.scope, page.next))
     }
 }
 

@@ -5,7 +5,7 @@ mod error;
 mod request;
 mod response;
 
-pub use cursor::{Cursor, CursorCodec};
+pub use cursor::{Cursor, CursorCodec, Listing};
 pub use error::ApiError;
 pub use request::{ListQuery, caller, json_body, path_id, query_param};
 pub use response::{created, json, list, problem};

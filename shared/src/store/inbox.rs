@@ -2,48 +2,24 @@
 //! fan-out that rejects a closed job's pending applications.
 
 use super::keys::{self, IndexKeys};
-use super::ops::{cancelled, failed, s};
-use super::transact::TxError;
+use super::ops::s;
 use super::{Page, PageKey, Store, StoreError};
+use crate::domain::transitions::Reject;
 use crate::domain::{
-    Application, ApplicationStatus, AuditRecord, Entity, EventId, JobId, Notification, OutboxEvent,
-    UserId,
+    Application, ApplicationStatus, EventId, JobId, Notification, OutboxEvent, UserId,
 };
-use aws_sdk_dynamodb::types::AttributeValue;
 use futures::StreamExt;
 
 const REJECT_CONCURRENCY: usize = 16;
 
-/// Unread notifications carry a UserIndex key, so `unread=true` is one Query of them only.
-fn unread_index(n: &Notification) -> IndexKeys {
-    IndexKeys {
-        gsi1pk: Some(keys::unread(&n.recipient_id)),
-        gsi1sk: Some(keys::notification_sk(n.notification_id)),
-        ..IndexKeys::default()
-    }
-}
-
 impl Store {
-    fn notification_put(
-        &self,
-        n: &Notification,
-    ) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, StoreError> {
-        self.put(
-            keys::user_pk(&n.recipient_id),
-            keys::notification_sk(n.notification_id),
-            unread_index(n),
-            n,
-            true,
-        )
-    }
-
     /// Writes `n` unless this recipient already has the notification of this event.
     /// Returns whether it was new. A plain conditional put: half the cost of a transaction.
     pub async fn deliver(&self, n: &Notification) -> Result<bool, StoreError> {
         let item = serde_dynamo::to_item(keys::Row {
             pk: keys::user_pk(&n.recipient_id),
             sk: keys::notification_sk(n.notification_id),
-            index: unread_index(n),
+            index: IndexKeys::for_notification(n),
             body: n,
         })?;
         let result = self
@@ -84,7 +60,7 @@ impl Store {
             // Independent small transactions: a few at a time keeps thousands of applicants
             // well inside the consumer's timeout.
             let outcomes: Vec<Result<bool, StoreError>> = futures::stream::iter(page.items)
-                .map(|application| async move { self.reject_one(&application, event).await })
+                .map(|application| async move { self.reject_one(application, event).await })
                 .buffer_unordered(REJECT_CONCURRENCY)
                 .collect()
                 .await;
@@ -101,37 +77,18 @@ impl Store {
 
     async fn reject_one(
         &self,
-        application: &Application,
-        event: &OutboxEvent,
+        application: Application,
+        closed: &OutboxEvent,
     ) -> Result<bool, StoreError> {
-        let Some(notification) =
-            event.rejection_for(&application.freelancer_id, application.application_id)
-        else {
-            return Ok(false);
+        let reject = Reject {
+            application,
+            closed: closed.clone(),
         };
-        // When it happens, and never in the same millisecond as the change that caused it:
-        // the trail must read the hire (or cancel, or expiry) before its rejections.
-        let now = crate::time::now().max(event.created_at + chrono::Duration::milliseconds(1));
-        let audit = AuditRecord::new(
-            Entity::Application,
-            application.application_id,
-            "rejected",
-            &UserId::system(),
-            Some(ApplicationStatus::Pending.as_str()),
-            ApplicationStatus::Rejected.as_str(),
-            now,
-        );
-        let items = vec![
-            self.application_leaves_pending(application, ApplicationStatus::Rejected, None, now)?,
-            self.notification_put(&notification)?,
-            self.audit(application.job_id, &audit)?,
-        ];
-        match self.transact(items).await {
-            Ok(()) => Ok(true),
+        match self.run(reject).await {
+            Ok(_) => Ok(true),
             // No longer pending: rejected by an earlier delivery of this event, or withdrawn.
-            Err(TxError::Cancelled(reasons)) if failed(reasons.first()) => Ok(false),
-            Err(TxError::Cancelled(reasons)) => Err(cancelled("rejection", &reasons)),
-            Err(TxError::Store(e)) => Err(e),
+            Err(StoreError::Rejected(_)) => Ok(false),
+            Err(e) => Err(e),
         }
     }
 
@@ -159,44 +116,13 @@ impl Store {
         self.page(query, limit, start).await
     }
 
-    /// Marks the recipient's notification read; `None` if they have no such notification.
-    pub async fn mark_read(
+    /// The recipient's notification; `None` for anyone else.
+    pub async fn notification(
         &self,
         user: &UserId,
         id: EventId,
     ) -> Result<Option<Notification>, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(self.table())
-            .key(keys::PK, s(keys::user_pk(user)))
-            .key(keys::SK, s(keys::notification_sk(id)))
-            .update_expression("SET #read = :true REMOVE GSI1PK, GSI1SK")
-            .condition_expression("attribute_exists(PK)")
-            .expression_attribute_names("#read", "read")
-            .expression_attribute_values(":true", AttributeValue::Bool(true))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
-            .send()
-            .await;
-        let Some(out) = super::error::unless_condition_failed(result)? else {
-            return Ok(None);
-        };
-        Ok(out.attributes.map(serde_dynamo::from_item).transpose()?)
-    }
-
-    /// A freelancer's applications, newest first.
-    pub async fn applications_of(
-        &self,
-        freelancer: &UserId,
-        limit: u32,
-        start: Option<PageKey>,
-    ) -> Result<Page<Application>, StoreError> {
-        let query = self
-            .client
-            .query()
-            .index_name(keys::USER_INDEX)
-            .key_condition_expression("GSI1PK = :pk")
-            .expression_attribute_values(":pk", s(keys::freelancer_applications(freelancer)));
-        self.page(query, limit, start).await
+        self.get(keys::user_pk(user), &keys::notification_sk(id))
+            .await
     }
 }

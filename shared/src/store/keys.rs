@@ -1,6 +1,9 @@
 //! Every key and index attribute of the table, in one place.
 
-use crate::domain::{ApplicationId, ContractId, EventId, Job, JobId, JobStatus, UserId};
+use crate::domain::{
+    Application, ApplicationId, Contract, ContractId, ContractStatus, EventId, Item, Job, JobId,
+    JobStatus, Notification, UserId,
+};
 use crate::time::{self, Timestamp};
 use serde::Serialize;
 
@@ -131,8 +134,10 @@ pub fn contract_pk(id: ContractId) -> String {
 
 pub const CONTRACT_SK: &str = "CONTRACT";
 
+pub const EVENT_SK_PREFIX: &str = "EVENT#";
+
 pub fn event_sk(id: EventId) -> String {
-    format!("EVENT#{id}")
+    format!("{EVENT_SK_PREFIX}{id}")
 }
 
 pub fn owner_jobs(owner: &UserId, status: JobStatus) -> String {
@@ -169,7 +174,69 @@ pub struct IndexKeys {
     pub duesk: Option<String>,
 }
 
+/// Where an item lives.
+pub fn key_of(item: &Item) -> (String, String) {
+    match item {
+        Item::Job(job) => (job_pk(job.job_id), JOB_SK.to_owned()),
+        Item::Application(a) => (job_pk(a.job_id), application_sk(a.application_id)),
+        Item::ApplicantGuard {
+            job_id,
+            freelancer_id,
+            ..
+        } => (job_pk(*job_id), applicant_guard_sk(freelancer_id)),
+        Item::Contract(c) => (contract_pk(c.contract_id), CONTRACT_SK.to_owned()),
+        Item::ContractLink { party, contract_id } => {
+            (user_pk(party), contract_link_sk(*contract_id))
+        }
+        Item::Notification(n) => (user_pk(&n.recipient_id), notification_sk(n.notification_id)),
+    }
+}
+
 impl IndexKeys {
+    /// The index keys an item carries in its current state; a key it should not carry is
+    /// absent, which takes the item out of that index.
+    pub fn of(item: &Item) -> Self {
+        match item {
+            Item::Job(job) => Self::for_job(job),
+            Item::Application(a) => Self::for_application(a),
+            Item::Contract(c) => Self::for_contract(c),
+            Item::Notification(n) => Self::for_notification(n),
+            Item::ApplicantGuard { .. } | Item::ContractLink { .. } => Self::default(),
+        }
+    }
+
+    pub fn for_application(a: &Application) -> Self {
+        Self {
+            gsi1pk: Some(freelancer_applications(&a.freelancer_id)),
+            gsi1sk: Some(by_creation(a.created_at, a.application_id)),
+            ..Self::default()
+        }
+    }
+
+    /// Only funded contracts are due (to expire at their release deadline).
+    pub fn for_contract(c: &Contract) -> Self {
+        match (c.status, c.release_deadline) {
+            (ContractStatus::Funded, Some(deadline)) => Self {
+                duepk: Some(Due::Contract.pk(c.contract_id)),
+                duesk: Some(due_at(deadline, c.contract_id)),
+                ..Self::default()
+            },
+            _ => Self::default(),
+        }
+    }
+
+    /// Only unread notifications carry a UserIndex key, so `unread=true` reads no read ones.
+    pub fn for_notification(n: &Notification) -> Self {
+        if n.read {
+            return Self::default();
+        }
+        Self {
+            gsi1pk: Some(unread(&n.recipient_id)),
+            gsi1sk: Some(notification_sk(n.notification_id)),
+            ..Self::default()
+        }
+    }
+
     pub fn for_job(job: &Job) -> Self {
         let sort = by_creation(job.created_at, job.job_id);
         Self {

@@ -1,9 +1,13 @@
 //! The DynamoDB store: one table, keys and indexes as in the README's access-pattern table.
-//! Every state change is one conditional write or one TransactWriteItems; nothing here
-//! decides a race with a read.
+//! Every state change is a domain transition committed by [`Store::run`], one
+//! TransactWriteItems whose conditions decide every race; the rest is reads.
 
+mod applications;
+mod audit;
+mod commit;
 mod contracts;
 mod error;
+mod hire;
 mod inbox;
 mod jobs;
 pub mod keys;
@@ -12,11 +16,12 @@ mod outbox;
 mod page;
 mod transact;
 
+pub use commit::Committed;
 pub use error::StoreError;
-pub use jobs::Hired;
 pub use outbox::{DuePage, OutboxRow};
 pub use page::{Page, PageKey};
 
+use crate::deadline::Deadline;
 use aws_sdk_dynamodb::Client;
 use std::sync::Arc;
 
@@ -24,6 +29,9 @@ use std::sync::Arc;
 pub struct Store {
     client: Client,
     table: Arc<str>,
+    /// Where the invocation using this store must have answered by; nothing is sent
+    /// that could not end before it.
+    deadline: Option<Deadline>,
 }
 
 impl Store {
@@ -31,7 +39,21 @@ impl Store {
         Self {
             client,
             table: table.into(),
+            deadline: None,
         }
+    }
+
+    /// This store, for an invocation that must answer by `deadline`.
+    pub fn until(&self, deadline: Deadline) -> Self {
+        Self {
+            deadline: Some(deadline),
+            ..self.clone()
+        }
+    }
+
+    pub(crate) fn deadline(&self) -> Deadline {
+        self.deadline
+            .unwrap_or_else(|| Deadline::after(crate::deadline::DEFAULT_BUDGET))
     }
 
     pub fn table(&self) -> &str {

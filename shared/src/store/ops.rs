@@ -2,14 +2,9 @@
 //! updates for transactions, reads, and paging.
 
 use super::keys::{self, IndexKeys, Row};
-use super::transact::reason_code;
 use super::{Page, PageKey, Store, StoreError};
-use crate::domain::{AuditRecord, JobId};
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, Put, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
@@ -34,58 +29,8 @@ pub(super) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
-pub(super) fn n(v: impl ToString) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
 pub(super) fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
     StoreError::Failed(Box::new(e))
-}
-
-pub(super) fn values<const N: usize>(
-    pairs: [(&str, AttributeValue); N],
-) -> HashMap<String, AttributeValue> {
-    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
-}
-
-pub(super) fn names<const N: usize>(pairs: [(&str, &str); N]) -> HashMap<String, String> {
-    pairs
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
-}
-
-pub(super) fn old_item<T: DeserializeOwned>(reason: &CancellationReason) -> Option<T> {
-    reason
-        .item()
-        .and_then(|item| serde_dynamo::from_item(item.clone()).ok())
-}
-
-pub(super) fn failed(reason: Option<&CancellationReason>) -> bool {
-    reason.is_some_and(|r| reason_code(r) == "ConditionalCheckFailed")
-}
-
-/// A cancellation that is no answer to give the caller (not the condition on the state):
-/// a failure, named by its reason codes only.
-pub(super) fn cancelled(what: &str, reasons: &[CancellationReason]) -> StoreError {
-    StoreError::Failed(format!("{what} cancelled: {:?}", super::transact::codes(reasons)).into())
-}
-
-/// For a cancelled transaction whose first item holds the condition on the state: that item
-/// as it is now (its ALL_OLD image, else `seen`) when its condition is what failed.
-pub(super) fn state_now<T: DeserializeOwned + Clone>(
-    what: &str,
-    reasons: &[CancellationReason],
-    seen: &T,
-) -> Result<T, StoreError> {
-    if failed(reasons.first()) {
-        Ok(reasons
-            .first()
-            .and_then(old_item)
-            .unwrap_or_else(|| seen.clone()))
-    } else {
-        Err(cancelled(what, reasons))
-    }
 }
 
 impl Store {
@@ -112,49 +57,24 @@ impl Store {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    /// Audit events live in the job's item collection, so a job's whole history, its
-    /// applications' and its contracts' included, is one Query.
-    pub(super) fn audit(
-        &self,
-        job_id: JobId,
-        event: &AuditRecord,
-    ) -> Result<TransactWriteItem, StoreError> {
-        self.put(
-            keys::job_pk(job_id),
-            keys::event_sk(event.event_id),
-            IndexKeys::default(),
-            event,
-            true,
-        )
-    }
-
-    pub(super) fn update(
-        &self,
-        key: (String, String),
-        expression: &str,
-        condition: &str,
-        names: HashMap<String, String>,
-        values: HashMap<String, AttributeValue>,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let update = Update::builder()
-            .table_name(self.table())
-            .key(keys::PK, s(key.0))
-            .key(keys::SK, s(key.1))
-            .update_expression(expression)
-            .condition_expression(condition)
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(build_err)?;
-        Ok(TransactWriteItem::builder().update(update).build())
-    }
-
     pub(super) async fn get<T: DeserializeOwned>(
         &self,
         pk: String,
         sk: &str,
     ) -> Result<Option<T>, StoreError> {
+        Ok(self
+            .get_raw(pk, sk)
+            .await?
+            .map(serde_dynamo::from_item)
+            .transpose()?)
+    }
+
+    /// One item as stored, read consistently.
+    pub(super) async fn get_raw(
+        &self,
+        pk: String,
+        sk: &str,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -164,7 +84,50 @@ impl Store {
             .consistent_read(true)
             .send()
             .await?;
-        Ok(out.item.map(serde_dynamo::from_item).transpose()?)
+        Ok(out.item)
+    }
+
+    /// Items by key in one consistent BatchGetItem (at most 100 keys), by their key.
+    /// Keys DynamoDB leaves unprocessed are asked for again; if they stay unprocessed the
+    /// answer is 503, never a result with holes.
+    pub(super) async fn get_many(
+        &self,
+        wanted: Vec<(String, String)>,
+    ) -> Result<HashMap<(String, String), HashMap<String, AttributeValue>>, StoreError> {
+        let mut request = KeysAndAttributes::builder().consistent_read(true);
+        for (pk, sk) in &wanted {
+            request = request.keys(HashMap::from([
+                (keys::PK.to_owned(), s(pk.clone())),
+                (keys::SK.to_owned(), s(sk.clone())),
+            ]));
+        }
+        let mut request =
+            HashMap::from([(self.table().to_owned(), request.build().map_err(build_err)?)]);
+        let mut found = HashMap::new();
+        for attempt in 0..5 {
+            let out = self
+                .client
+                .batch_get_item()
+                .set_request_items(Some(request))
+                .send()
+                .await?;
+            for item in out.responses.unwrap_or_default().into_values().flatten() {
+                let key = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+                if let (Some(pk), Some(sk)) = (key(keys::PK), key(keys::SK)) {
+                    found.insert((pk, sk), item);
+                }
+            }
+            match out.unprocessed_keys.filter(|u| !u.is_empty()) {
+                Some(rest) => {
+                    request = rest;
+                    super::transact::backoff(attempt).await;
+                }
+                None => return Ok(found),
+            }
+        }
+        Err(StoreError::Unavailable(
+            "keys still unprocessed after retries".into(),
+        ))
     }
 
     /// One page of `query`, newest first (every list but the audit trail).

@@ -29,3 +29,12 @@ pub struct Page<T> {
     pub items: Vec<T>,
     pub next: Option<PageKey>,
 }
+
+impl<T> Page<T> {
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            next: self.next,
+        }
+    }
+}

@@ -1,4 +1,5 @@
 use super::{Store, StoreError};
+use crate::deadline::CALL;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{CancellationReason, TransactWriteItem};
@@ -15,13 +16,12 @@ pub(crate) enum TxError {
     /// A condition failed: one reason per item, in request order, with the old item where
     /// `ReturnValuesOnConditionCheckFailure = ALL_OLD` asked for it.
     Cancelled(Vec<CancellationReason>),
+    /// Timeouts, 5xx or throttling outlasted the resends: it may have committed.
+    Unknown(StoreError),
+    /// Conflicts with other transactions outlasted the retries: nothing was written.
+    Starved(StoreError),
+    /// It did not commit and will not: a request DynamoDB refused outright.
     Store(StoreError),
-}
-
-impl From<StoreError> for TxError {
-    fn from(e: StoreError) -> Self {
-        Self::Store(e)
-    }
 }
 
 pub(crate) fn reason_code(reason: &CancellationReason) -> &str {
@@ -44,11 +44,24 @@ impl Store {
     /// running it again against conditions the first commit already changed (a committed
     /// hire would otherwise come back as `JOB_NOT_OPEN`). A retry after a cancellation takes
     /// a new token: nothing was written, and the same token would repeat the cancellation.
+    ///
+    /// The two are counted apart: a conflict followed by a timeout still gets its resend.
+    /// Nothing is sent that could not end before the deadline.
     pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TxError> {
-        let mut attempt = 0;
+        let (mut conflicts, mut sends) = (0, 0);
         let mut token = ulid::Ulid::generate().to_string();
         loop {
-            attempt += 1;
+            if !self.deadline().allows(CALL) {
+                // Nothing is sent that could outlive the invocation; what was sent before
+                // may have committed.
+                let late = StoreError::Unavailable("no time left to send the transaction".into());
+                return Err(if sends > 0 {
+                    TxError::Unknown(late)
+                } else {
+                    TxError::Store(late)
+                });
+            }
+            sends += 1;
             let sent = self
                 .client
                 .transact_write_items()
@@ -71,13 +84,14 @@ impl Store {
             };
             let Some(reasons) = reasons else {
                 let store_err = StoreError::from(err);
-                if matches!(store_err, StoreError::Unavailable(_))
-                    && attempt < UNKNOWN_OUTCOME_ATTEMPTS
-                {
-                    backoff(attempt).await;
-                    continue;
+                if !matches!(store_err, StoreError::Unavailable(_)) {
+                    return Err(TxError::Store(store_err));
                 }
-                return Err(store_err.into());
+                if sends >= UNKNOWN_OUTCOME_ATTEMPTS {
+                    return Err(TxError::Unknown(store_err));
+                }
+                backoff(sends).await;
+                continue;
             };
             let failed = reasons
                 .iter()
@@ -91,13 +105,16 @@ impl Store {
             if failed || !conflicted {
                 return Err(TxError::Cancelled(reasons));
             }
-            if attempt >= CONFLICT_ATTEMPTS {
-                tracing::warn!(attempt, "transaction still conflicting after retries");
-                return Err(StoreError::Unavailable(Box::new(err)).into());
+            conflicts += 1;
+            if conflicts >= CONFLICT_ATTEMPTS {
+                tracing::warn!(conflicts, "transaction still conflicting after retries");
+                return Err(TxError::Starved(StoreError::Unavailable(Box::new(err))));
             }
-            tracing::debug!(attempt, "transaction conflict, retrying");
+            tracing::debug!(conflicts, "transaction conflict, retrying");
+            // Nothing was written: a new token, or DynamoDB would repeat the cancellation.
             token = ulid::Ulid::generate().to_string();
-            backoff(attempt).await;
+            sends = 0;
+            backoff(conflicts).await;
         }
     }
 }

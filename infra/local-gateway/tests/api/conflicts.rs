@@ -271,11 +271,12 @@ async fn a_hire_starved_by_conflicts_after_the_job_filled_is_409() {
                 .unwrap()
                 .unwrap(),
         );
-        let alice = shared::domain::UserId::parse("alice").unwrap();
-        let hired = store
-            .hire(job, application, &alice, shared::time::now())
-            .await
-            .expect("the other hire commits");
+        let hire = shared::domain::transitions::Hire {
+            job,
+            application,
+            caller: shared::domain::UserId::parse("alice").unwrap(),
+        };
+        let hired = store.run(hire).await.expect("the other hire commits");
         injector.open.send_replace(true);
         hired
     };
