@@ -7,6 +7,7 @@ mod helpers;
 mod hire;
 mod jobs;
 mod notifications;
+mod outcomes;
 mod races;
 mod runtime_api;
 mod samples;
