@@ -28,6 +28,34 @@ pub enum Item {
     Notification(Notification),
 }
 
+/// Takes `current` into `slot` when it is an item of the slot's kind: what a transition
+/// rebases onto. Returns whether it was.
+pub(crate) fn adopt<T: TryFrom<Item>>(slot: &mut T, current: Item) -> bool {
+    match T::try_from(current) {
+        Ok(current) => {
+            *slot = current;
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+macro_rules! item_kinds {
+    ($($kind:ident),*) => {$(
+        impl TryFrom<Item> for $kind {
+            type Error = Item;
+            fn try_from(item: Item) -> Result<Self, Item> {
+                match item {
+                    Item::$kind(inner) => Ok(inner),
+                    other => Err(other),
+                }
+            }
+        }
+    )*};
+}
+
+item_kinds!(Job, Application, Contract, Notification);
+
 /// One part of a write's condition; a write holds only if every part does.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cond {

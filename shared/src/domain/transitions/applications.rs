@@ -3,6 +3,7 @@
 
 use super::jobs::{adopt_job, while_open};
 use crate::domain::audit::Step;
+use crate::domain::change::adopt;
 use crate::domain::{
     Application, ApplicationStatus, AuditRecord, Bid, Change, Cond, Entity, EventKind, Item, Job,
     OutboxEvent, Rejection, Transition, UserId, Write, stamp_after,
@@ -103,12 +104,10 @@ impl Transition for Apply {
 
 /// Takes the application as a failed condition returned it.
 fn adopt_application(application: &mut Application, current: Item) -> Result<(), Rejection> {
-    match current {
-        Item::Application(current) => {
-            *application = current;
-            Ok(())
-        }
-        _ => Err(Rejection::ApplicationNotPending(application.status)),
+    if adopt(application, current) {
+        Ok(())
+    } else {
+        Err(Rejection::ApplicationNotPending(application.status))
     }
 }
 

@@ -2,6 +2,7 @@
 //! the sweeper once the release deadline passes.
 
 use crate::domain::audit::Step;
+use crate::domain::change::adopt;
 use crate::domain::{
     AuditRecord, Change, Cond, Contract, ContractAction, ContractStatus, Entity, EventKind, Item,
     OutboxEvent, Rejection, Transition, UserId, Write, stamp_after,
@@ -21,13 +22,11 @@ fn changed(contract: &Contract, stamp: Timestamp) -> OutboxEvent {
     )
 }
 
-fn adopt(contract: &mut Contract, current: Item) -> Result<(), Rejection> {
-    match current {
-        Item::Contract(current) => {
-            *contract = current;
-            Ok(())
-        }
-        _ => Err(Rejection::InvalidTransition(contract.status)),
+fn adopt_contract(contract: &mut Contract, current: Item) -> Result<(), Rejection> {
+    if adopt(contract, current) {
+        Ok(())
+    } else {
+        Err(Rejection::InvalidTransition(contract.status))
     }
 }
 
@@ -70,7 +69,7 @@ impl Transition for ChangeContract {
     }
 
     fn rebase(&mut self, _index: usize, current: Item) -> Result<(), Rejection> {
-        adopt(&mut self.contract, current)
+        adopt_contract(&mut self.contract, current)
     }
 }
 
@@ -117,7 +116,7 @@ impl Transition for ExpireContract {
     }
 
     fn rebase(&mut self, _index: usize, current: Item) -> Result<(), Rejection> {
-        adopt(&mut self.contract, current)
+        adopt_contract(&mut self.contract, current)
     }
 }
 

@@ -1,5 +1,6 @@
 //! A notification's one transition: read by its recipient.
 
+use crate::domain::change::adopt;
 use crate::domain::{Change, Cond, Item, Notification, Rejection, Transition, Write};
 use crate::time::Timestamp;
 
@@ -29,9 +30,7 @@ impl Transition for MarkRead {
 
     /// Read meanwhile (another tab): the next change writes nothing.
     fn rebase(&mut self, _index: usize, current: Item) -> Result<(), Rejection> {
-        if let Item::Notification(current) = current {
-            self.notification = current;
-        } else {
+        if !adopt(&mut self.notification, current) {
             self.notification.read = true;
         }
         Ok(())

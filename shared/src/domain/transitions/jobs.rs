@@ -1,6 +1,7 @@
 //! A job's own transitions: posted, cancelled by its owner, expired by the sweeper.
 
 use crate::domain::audit::Step;
+use crate::domain::change::adopt;
 use crate::domain::{
     AuditRecord, Change, CloseReason, Cond, Entity, EventKind, Item, Job, JobStatus, OutboxEvent,
     Rejection, Transition, UserId, Write, stamp_after,
@@ -170,12 +171,10 @@ impl Transition for ExpireJob {
 
 /// Takes the job as a failed condition returned it; the next `change` decides on it.
 pub(crate) fn adopt_job(job: &mut Job, current: Item) -> Result<(), Rejection> {
-    match current {
-        Item::Job(current) => {
-            *job = current;
-            Ok(())
-        }
-        _ => Err(Rejection::JobNotOpen(job.status)),
+    if adopt(job, current) {
+        Ok(())
+    } else {
+        Err(Rejection::JobNotOpen(job.status))
     }
 }
 
