@@ -27,7 +27,13 @@ impl Config {
     pub const DEFAULT_RELEASE_WINDOW_DAYS: i64 = 14;
 
     pub fn from_env() -> Result<Self, ConfigError> {
-        let var = |name: &'static str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// The same settings read through `lookup`, for a runtime that fills in its own defaults
+    /// (the local stack) but must read exactly what a Lambda reads.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let var = |name: &'static str| lookup(name).filter(|v| !v.is_empty());
         Ok(Self {
             table_name: var("TABLE_NAME").ok_or(ConfigError("TABLE_NAME"))?,
             cursor_secret: var("CURSOR_SECRET").ok_or(ConfigError("CURSOR_SECRET"))?,
@@ -41,5 +47,55 @@ impl Config {
                     .unwrap_or(Self::DEFAULT_RELEASE_WINDOW_DAYS),
             ),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup<'a>(vars: &'a [(&str, &str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        |name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn reads_every_setting_and_defaults_the_optional_ones() {
+        let required = [("TABLE_NAME", "t"), ("CURSOR_SECRET", "s")];
+        let config = Config::from_lookup(lookup(&required)).unwrap();
+        assert_eq!(config.redrive_delay, Config::DEFAULT_REDRIVE_DELAY);
+        assert_eq!(
+            config.release_window,
+            chrono::Duration::days(Config::DEFAULT_RELEASE_WINDOW_DAYS)
+        );
+        assert_eq!(config.queue_url, None);
+
+        let all = [
+            ("TABLE_NAME", "t"),
+            ("CURSOR_SECRET", "s"),
+            ("QUEUE_URL", "q"),
+            ("REDRIVE_DELAY_SECS", "7"),
+            ("RELEASE_WINDOW_DAYS", "3"),
+        ];
+        let config = Config::from_lookup(lookup(&all)).unwrap();
+        assert_eq!(
+            (config.table_name.as_str(), config.queue_url.as_deref()),
+            ("t", Some("q"))
+        );
+        assert_eq!(config.redrive_delay, Duration::from_secs(7));
+        assert_eq!(config.release_window, chrono::Duration::days(3));
+    }
+
+    #[test]
+    fn an_empty_required_setting_is_missing() {
+        let vars = [("TABLE_NAME", ""), ("CURSOR_SECRET", "s")];
+        let err = Config::from_lookup(lookup(&vars)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "environment variable TABLE_NAME must be set"
+        );
     }
 }

@@ -11,9 +11,9 @@
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use futures::future::join_all;
 use local_gateway::auth::Auth;
-use local_gateway::template::Template;
-use local_gateway::{Gateway, GatewayConfig, stack};
+use local_gateway::{LocalStack, Options};
 use serde_json::{Value, json};
+use shared::config::Config;
 use shared::domain::{EventKind, JobId, OutboxEvent, UserId};
 use shared::store::{OutboxRow, keys};
 use std::collections::BTreeMap;
@@ -28,51 +28,44 @@ struct Bench {
     app: shared::App,
     dynamo: aws_sdk_dynamodb::Client,
     table: String,
+    _stack: LocalStack,
 }
 
 /// A fresh table and queue behind a gateway on a free port. With `publish` off, handlers
 /// leave every event in the outbox, as when SQS is down.
 async fn setup(publish: bool, pump: bool) -> Result<Bench, BoxError> {
-    let ddb = std::env::var("DYNAMODB_ENDPOINT")?;
-    let sqs_endpoint = std::env::var("SQS_ENDPOINT")?;
-    let template = Template::load_default()?;
     let table = format!(
         "bench-{}",
         ulid::Ulid::generate().to_string().to_lowercase()
     );
-    let dynamo = stack::dynamo_client(&ddb);
-    stack::ensure_table(&dynamo, &table, &template).await?;
-    let sqs = stack::sqs_client(&sqs_endpoint);
-    let queues = stack::ensure_queues(&sqs, &table, &template, Duration::from_secs(5)).await?;
-    let auth = Auth::new("bench-secret-that-is-at-least-32-bytes");
-    let gateway = Gateway::new(
-        GatewayConfig {
-            dynamodb_endpoint: ddb,
-            sqs_endpoint,
-            table_name: table.clone(),
-            queue_url: publish.then(|| queues.url.clone()),
-            cursor_secret: "bench".into(),
-            redrive_delay: Duration::from_secs(60),
-            auth: auth.clone(),
-        },
-        &template,
-    )?;
-    let app = gateway.app().clone();
-    if pump {
-        local_gateway::worker::spawn_pump(app.clone(), sqs.clone(), queues.url.clone());
-    }
-    let addr = gateway
-        .spawn(tokio::net::TcpListener::bind("127.0.0.1:0").await?)
-        .await?;
+    let config = Config {
+        table_name: table.clone(),
+        cursor_secret: "bench".into(),
+        queue_url: None,
+        redrive_delay: Duration::from_secs(60),
+        release_window: chrono::Duration::days(Config::DEFAULT_RELEASE_WINDOW_DAYS),
+    };
+    let stack = LocalStack::start(Options {
+        publish,
+        pump,
+        ..Options::new(
+            std::env::var("DYNAMODB_ENDPOINT")?,
+            std::env::var("SQS_ENDPOINT")?,
+            config,
+            Auth::new("bench-secret-that-is-at-least-32-bytes"),
+        )?
+    })
+    .await?;
     Ok(Bench {
-        base: format!("http://{addr}"),
+        base: format!("http://{}", stack.address),
         http: reqwest::Client::builder()
             .pool_max_idle_per_host(2_000)
             .build()?,
-        auth,
-        app,
-        dynamo,
+        auth: stack.auth.clone(),
+        app: stack.app.clone(),
+        dynamo: stack.clients.dynamo.clone(),
         table,
+        _stack: stack,
     })
 }
 

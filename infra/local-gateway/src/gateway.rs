@@ -1,7 +1,7 @@
 //! The HTTP front: route → API Gateway v2 event → the function's handler → response.
 
 use crate::auth::Auth;
-use crate::stack;
+use crate::resources::{self, StackError};
 use crate::template::{Route, Template};
 use axum::Router;
 use axum::body::{Body as AxumBody, to_bytes};
@@ -12,25 +12,20 @@ use http::{HeaderMap, Method, StatusCode};
 use lambda_http::Body;
 use serde_json::{Value, json};
 use shared::App;
+use shared::app::Clients;
 use shared::config::Config;
 use shared::handlers::{Handler, http_handler};
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::net::TcpListener;
 
 /// API Gateway's own payload limit; the handlers enforce the API's smaller one.
 const MAX_GATEWAY_BODY: usize = 10 * 1024 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
-    pub dynamodb_endpoint: String,
-    pub sqs_endpoint: String,
-    pub table_name: String,
-    /// The events queue the handlers publish to; `None` leaves every event to the sweeper.
-    pub queue_url: Option<String>,
-    pub cursor_secret: String,
-    pub redrive_delay: std::time::Duration,
+    /// The handlers' settings, read as a Lambda reads them, so that every setting means the
+    /// same locally as in production.
+    pub app: Config,
     pub auth: Auth,
 }
 
@@ -39,80 +34,39 @@ pub struct Gateway {
     app: App,
     routes: Arc<Vec<(Route, Handler)>>,
     auth: Auth,
-    dynamo: aws_sdk_dynamodb::Client,
-    sqs: aws_sdk_sqs::Client,
-    table: String,
-    queue_url: Option<String>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum GatewayError {
-    #[error(transparent)]
-    Stack(#[from] stack::StackError),
-    #[error("template.yaml routes to function {0}, which has no handler")]
-    NoHandler(String),
-    #[error(transparent)]
-    Io(#[from] std::io::Error),
+    clients: Clients,
+    config: Arc<Config>,
 }
 
 impl Gateway {
-    /// Routes every `HttpApi` event of the template to its handler; a route without a
-    /// handler is an error, so local and production cannot drift apart silently.
-    pub fn new(config: GatewayConfig, template: &Template) -> Result<Self, GatewayError> {
-        let dynamo = stack::dynamo_client(&config.dynamodb_endpoint);
-        let sqs = stack::sqs_client(&config.sqs_endpoint);
-        Self::with_clients(dynamo, sqs, config, template)
-    }
-
-    /// As [`Gateway::new`], over given clients (tests use ones that inject faults).
-    pub fn with_clients(
-        dynamo: aws_sdk_dynamodb::Client,
-        sqs: aws_sdk_sqs::Client,
+    /// Routes every `HttpApi` event of the template to its handler, which runs over
+    /// `clients`; a route without a handler is an error, so local and production cannot
+    /// drift apart silently.
+    pub fn new(
+        clients: Clients,
         config: GatewayConfig,
         template: &Template,
-    ) -> Result<Self, GatewayError> {
+    ) -> Result<Self, StackError> {
         let routes = template
-            .routes()
-            .map_err(stack::StackError::from)?
+            .routes()?
             .into_iter()
             .map(|route| {
                 let handler = http_handler(&route.function)
-                    .ok_or_else(|| GatewayError::NoHandler(route.function.clone()))?;
+                    .ok_or_else(|| StackError::NoHandler(route.function.clone()))?;
                 Ok((route, handler))
             })
-            .collect::<Result<Vec<_>, GatewayError>>()?;
-        let app = App::new(
-            dynamo.clone(),
-            sqs.clone(),
-            &Config {
-                table_name: config.table_name.clone(),
-                cursor_secret: config.cursor_secret,
-                queue_url: config.queue_url.clone(),
-                redrive_delay: config.redrive_delay,
-                release_window: chrono::Duration::days(Config::DEFAULT_RELEASE_WINDOW_DAYS),
-            },
-        );
+            .collect::<Result<Vec<_>, StackError>>()?;
         Ok(Self {
-            app,
+            app: App::with_clients(clients.clone(), &config.app),
             routes: Arc::new(routes),
             auth: config.auth,
-            dynamo,
-            sqs,
-            table: config.table_name,
-            queue_url: config.queue_url,
+            clients,
+            config: Arc::new(config.app),
         })
     }
 
     pub fn app(&self) -> &App {
         &self.app
-    }
-
-    pub fn dynamo(&self) -> &aws_sdk_dynamodb::Client {
-        &self.dynamo
-    }
-
-    pub fn sqs(&self) -> &aws_sdk_sqs::Client {
-        &self.sqs
     }
 
     pub fn router(self) -> Router {
@@ -121,18 +75,6 @@ impl Gateway {
             .route("/_local/sweep", axum::routing::post(sweep))
             .fallback(proxy)
             .with_state(self)
-    }
-
-    /// Serves on `listener` until the task is dropped; returns the bound address.
-    pub async fn spawn(self, listener: TcpListener) -> Result<SocketAddr, GatewayError> {
-        let addr = listener.local_addr()?;
-        let router = self.router();
-        tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, router).await {
-                tracing::error!(error = %e, "local gateway stopped");
-            }
-        });
-        Ok(addr)
     }
 }
 
@@ -148,8 +90,9 @@ async fn sweep(State(gw): State<Gateway>) -> AxumResponse {
 }
 
 async fn health(State(gw): State<Gateway>) -> AxumResponse {
-    let queue_ready = match &gw.queue_url {
+    let queue_ready = match &gw.config.queue_url {
         Some(url) => gw
+            .clients
             .sqs
             .get_queue_url()
             .queue_name(url.rsplit('/').next().unwrap_or_default())
@@ -158,10 +101,11 @@ async fn health(State(gw): State<Gateway>) -> AxumResponse {
             .is_ok(),
         None => true,
     };
-    if queue_ready && stack::table_ready(&gw.dynamo, &gw.table).await {
+    let table = &gw.config.table_name;
+    if queue_ready && resources::table_ready(&gw.clients.dynamo, table).await {
         (
             StatusCode::OK,
-            axum::Json(json!({"status": "ok", "table": gw.table})),
+            axum::Json(json!({"status": "ok", "table": table})),
         )
             .into_response()
     } else {

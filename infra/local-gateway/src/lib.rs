@@ -4,9 +4,11 @@
 
 pub mod auth;
 pub mod gateway;
+pub mod resources;
 pub mod seed;
 pub mod stack;
 pub mod template;
 pub mod worker;
 
 pub use gateway::{Gateway, GatewayConfig};
+pub use stack::{LocalStack, Options};

@@ -1,275 +1,283 @@
-//! DynamoDB Local: the client and the table, created from `template.yaml`'s own resource.
+//! The whole local stack in one call: `template.yaml`'s table and queues, the gateway in
+//! front of the handlers and, where asked, what Lambda's event source mapping and the
+//! EventBridge schedule do. `make dev`, the black-box tests and the benchmarks all start it
+//! here, so what they run cannot drift apart.
 
-use crate::template::{Template, TemplateError};
-use aws_config::{BehaviorVersion, Region};
-use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::config::Credentials;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
-};
-use serde_norway::Value;
+use crate::auth::Auth;
+use crate::gateway::{Gateway, GatewayConfig};
+use crate::template::Template;
+use crate::{resources, seed, worker};
+use shared::App;
+use shared::app::Clients;
+use shared::config::Config;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+use tokio::task::JoinHandle;
 
-#[derive(Debug, thiserror::Error)]
-pub enum StackError {
-    #[error(transparent)]
-    Template(#[from] TemplateError),
-    #[error("DynamoDB Local: {0}")]
-    Dynamo(String),
+pub use resources::{Queues, StackError};
+
+/// `make dev`'s settings where the environment leaves them unset. A Lambda has no defaults
+/// for the first two: production must be told its table and secret.
+const LOCAL_DEFAULTS: &[(&str, &str)] = &[
+    ("TABLE_NAME", "marketplace-local"),
+    ("CURSOR_SECRET", "local-cursor-secret-not-for-production"),
+    // Half the production delay: a local run shows a redrive sooner.
+    ("REDRIVE_DELAY_SECS", "30"),
+];
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-fn dynamo<E: std::fmt::Debug>(e: E) -> StackError {
-    StackError::Dynamo(format!("{e:?}"))
+/// The handlers' settings, read from the environment exactly as a Lambda reads them, with
+/// [`LOCAL_DEFAULTS`] where it says nothing.
+pub fn local_config() -> Result<Config, StackError> {
+    local_config_from(env)
 }
 
-/// A client for DynamoDB Local. Credentials are dummies; DynamoDB Local runs with
-/// `-sharedDb`, so every access key sees the same tables.
-pub fn dynamo_client(endpoint: &str) -> Client {
-    Client::from_conf(dynamo_config(endpoint).build())
-}
-
-/// The client configuration for DynamoDB Local, for callers that add to it.
-pub fn dynamo_config(endpoint: &str) -> aws_sdk_dynamodb::config::Builder {
-    aws_sdk_dynamodb::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("local", "local", None, None, "local"))
-        .endpoint_url(endpoint)
-}
-
-fn text<'a>(v: &'a Value, key: &str) -> Result<&'a str, StackError> {
-    v.get(key)
-        .and_then(Value::as_str)
-        .ok_or_else(|| StackError::Template(TemplateError::Shape(format!("table: missing {key}"))))
-}
-
-fn key_schema(v: &Value) -> Result<Vec<KeySchemaElement>, StackError> {
-    let elements = v
-        .get("KeySchema")
-        .and_then(Value::as_sequence)
-        .into_iter()
-        .flatten();
-    elements
-        .map(|k| {
-            KeySchemaElement::builder()
-                .attribute_name(text(k, "AttributeName")?)
-                .key_type(KeyType::from(text(k, "KeyType")?))
-                .build()
-                .map_err(dynamo)
+fn local_config_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, StackError> {
+    Ok(Config::from_lookup(|name| {
+        lookup(name).filter(|v| !v.is_empty()).or_else(|| {
+            LOCAL_DEFAULTS
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
         })
-        .collect()
+    })?)
 }
 
-/// Creates `table` as `template.yaml` defines it, unless it exists. Returns whether it
-/// was created.
-pub async fn ensure_table(
-    client: &Client,
+/// How a stack is started. [`Options::new`] gives a quiet one (no background work, any free
+/// port); set the fields that differ.
+pub struct Options {
+    pub dynamodb_endpoint: String,
+    pub sqs_endpoint: String,
+    /// The handlers' settings; `queue_url` is replaced by the queue the stack creates.
+    pub config: Config,
+    pub auth: Auth,
+    pub template: Template,
+    /// 0 takes any free port.
+    pub port: u16,
+    /// Whether handlers publish to the queue; without it every event waits for the sweeper.
+    pub publish: bool,
+    /// The DynamoDB client the HTTP handlers use instead of the stack's own (one that
+    /// injects faults). Set-up, inspection, `notify` and `sweep` keep working clients.
+    pub handler_dynamo: Option<aws_sdk_dynamodb::Client>,
+    /// Where the HTTP handlers send events instead of `sqs_endpoint` (an unreachable one:
+    /// SQS is down).
+    pub handler_sqs_endpoint: Option<String>,
+    /// Replaces the template's visibility timeout: locally a failed message should come
+    /// back in seconds, not minutes.
+    pub visibility_timeout: Duration,
+    /// Feed the queue to `notify` in the background. Off, nothing consumes it unless the
+    /// caller does ([`worker::pump_once`]), so table snapshots cannot race a consumer.
+    pub pump: bool,
+    /// Run `sweep` this often in the background.
+    pub sweep_every: Option<Duration>,
+    /// Add the demo data to a table this start created.
+    pub seed: bool,
+}
+
+impl Options {
+    pub fn new(
+        dynamodb_endpoint: impl Into<String>,
+        sqs_endpoint: impl Into<String>,
+        config: Config,
+        auth: Auth,
+    ) -> Result<Self, StackError> {
+        Ok(Self {
+            dynamodb_endpoint: dynamodb_endpoint.into(),
+            sqs_endpoint: sqs_endpoint.into(),
+            config,
+            auth,
+            template: Template::load_default()?,
+            port: 0,
+            publish: true,
+            handler_dynamo: None,
+            handler_sqs_endpoint: None,
+            visibility_timeout: Duration::from_secs(5),
+            pump: false,
+            sweep_every: None,
+            seed: false,
+        })
+    }
+
+    /// `make dev`'s stack, from the variables the README documents.
+    pub fn from_env() -> Result<Self, StackError> {
+        let or = |name: &str, default: &str| env(name).unwrap_or_else(|| default.to_owned());
+        let number = |name: &str, default: &str| {
+            or(name, default)
+                .parse::<u64>()
+                .map_err(|e| StackError::Setting(format!("{name}: {e}")))
+        };
+        let template = match env("TEMPLATE") {
+            Some(path) => Template::load(path.as_ref())?,
+            None => Template::load_default()?,
+        };
+        Ok(Self {
+            template,
+            port: number("PORT", "3000")?
+                .try_into()
+                .map_err(|_| StackError::Setting("PORT: not a port".into()))?,
+            pump: true,
+            sweep_every: Some(Duration::from_secs(number("SWEEP_INTERVAL_SECS", "10")?)),
+            seed: true,
+            ..Self::new(
+                or("DYNAMODB_ENDPOINT", "http://127.0.0.1:8000"),
+                or("SQS_ENDPOINT", "http://127.0.0.1:9324"),
+                local_config()?,
+                Auth::from_env(),
+            )?
+        })
+    }
+}
+
+/// A running stack. It serves, pumps and sweeps until it is dropped.
+pub struct LocalStack {
+    pub address: SocketAddr,
+    /// Working clients of both services, for set-up and inspection.
+    pub clients: Clients,
+    pub queues: Queues,
+    /// The handlers over the working clients, for running `notify` and `sweep` directly.
+    pub app: App,
+    /// What the handlers run with, `queue_url` the stack's queue (if it publishes).
+    pub config: Config,
+    pub auth: Auth,
+    /// Whether this start created the table (and seeded it, if asked).
+    pub created: bool,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for LocalStack {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// DynamoDB Local started alongside (`make dev`) may take a few seconds to listen.
+const DYNAMODB_WAIT: Duration = Duration::from_secs(30);
+
+impl LocalStack {
+    pub async fn start(options: Options) -> Result<Self, StackError> {
+        let Options {
+            dynamodb_endpoint,
+            sqs_endpoint,
+            mut config,
+            auth,
+            template,
+            port,
+            publish,
+            handler_dynamo,
+            handler_sqs_endpoint,
+            visibility_timeout,
+            pump,
+            sweep_every,
+            seed,
+        } = options;
+        let clients = Clients::local(&dynamodb_endpoint, &sqs_endpoint);
+        let created = ensure_table(&clients.dynamo, &config.table_name, &template).await?;
+        let queues = resources::ensure_queues(
+            &clients.sqs,
+            &config.table_name,
+            &template,
+            visibility_timeout,
+        )
+        .await?;
+        config.queue_url = publish.then(|| queues.url.clone());
+
+        let handler_clients = match (handler_dynamo, handler_sqs_endpoint) {
+            (None, None) => clients.clone(),
+            (dynamo, sqs) => {
+                let local =
+                    Clients::local(&dynamodb_endpoint, sqs.as_deref().unwrap_or(&sqs_endpoint));
+                Clients {
+                    dynamo: dynamo.unwrap_or(local.dynamo),
+                    sqs: local.sqs,
+                }
+            }
+        };
+        let gateway = Gateway::new(
+            handler_clients,
+            GatewayConfig {
+                app: config.clone(),
+                auth: auth.clone(),
+            },
+            &template,
+        )?;
+        let app = App::with_clients(clients.clone(), &config);
+        if created && seed {
+            seed::demo(&app)
+                .await
+                .map_err(|e| StackError::Seed(e.to_string()))?;
+        }
+
+        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
+        let address = listener.local_addr()?;
+        let router = gateway.router();
+        let mut tasks = vec![tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, router).await {
+                tracing::error!(error = %e, "local gateway stopped");
+            }
+        })];
+        if pump {
+            tasks.push(worker::spawn_pump(
+                app.clone(),
+                clients.sqs.clone(),
+                queues.url.clone(),
+            ));
+        }
+        if let Some(interval) = sweep_every {
+            tasks.push(worker::spawn_sweeper(app.clone(), interval));
+        }
+        Ok(Self {
+            address,
+            clients,
+            queues,
+            app,
+            config,
+            auth,
+            created,
+            tasks,
+        })
+    }
+}
+
+/// Creates the table, waiting for DynamoDB Local to answer.
+async fn ensure_table(
+    dynamo: &aws_sdk_dynamodb::Client,
     table: &str,
     template: &Template,
 ) -> Result<bool, StackError> {
-    if let Ok(existing) = client.describe_table().table_name(table).send().await {
-        add_missing_indexes(client, table, template, existing.table).await?;
-        return Ok(false);
-    }
-    let props = template.table()?;
-    let attributes = attribute_definitions(props)?;
-    let indexes = global_indexes(props)?;
-    client
-        .create_table()
-        .table_name(table)
-        .billing_mode(BillingMode::from(text(props, "BillingMode")?))
-        .set_attribute_definitions(Some(attributes))
-        .set_key_schema(Some(key_schema(props)?))
-        .set_global_secondary_indexes((!indexes.is_empty()).then_some(indexes))
-        .send()
-        .await
-        .map_err(dynamo)?;
-    if let Some(ttl) = props.get("TimeToLiveSpecification") {
-        // DynamoDB Local records TTL but never deletes expired items.
-        client
-            .update_time_to_live()
-            .table_name(table)
-            .time_to_live_specification(
-                TimeToLiveSpecification::builder()
-                    .attribute_name(text(ttl, "AttributeName")?)
-                    .enabled(true)
-                    .build()
-                    .map_err(dynamo)?,
-            )
-            .send()
-            .await
-            .map_err(dynamo)?;
-    }
-    Ok(true)
-}
-
-fn attribute_definitions(props: &Value) -> Result<Vec<AttributeDefinition>, StackError> {
-    props
-        .get("AttributeDefinitions")
-        .and_then(Value::as_sequence)
-        .into_iter()
-        .flatten()
-        .map(|a| {
-            AttributeDefinition::builder()
-                .attribute_name(text(a, "AttributeName")?)
-                .attribute_type(ScalarAttributeType::from(text(a, "AttributeType")?))
-                .build()
-                .map_err(dynamo)
-        })
-        .collect()
-}
-
-fn global_indexes(props: &Value) -> Result<Vec<GlobalSecondaryIndex>, StackError> {
-    props
-        .get("GlobalSecondaryIndexes")
-        .and_then(Value::as_sequence)
-        .into_iter()
-        .flatten()
-        .map(|i| {
-            let projection = i
-                .get("Projection")
-                .map_or(Ok("ALL"), |p| text(p, "ProjectionType"))?;
-            GlobalSecondaryIndex::builder()
-                .index_name(text(i, "IndexName")?)
-                .set_key_schema(Some(key_schema(i)?))
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::from(projection))
-                        .build(),
-                )
-                .build()
-                .map_err(dynamo)
-        })
-        .collect()
-}
-
-/// A table kept on disk by `make dev` predates indexes added to the template since; add
-/// them, so an old local table never drifts from production.
-async fn add_missing_indexes(
-    client: &Client,
-    table: &str,
-    template: &Template,
-    existing: Option<aws_sdk_dynamodb::types::TableDescription>,
-) -> Result<(), StackError> {
-    use aws_sdk_dynamodb::types::{CreateGlobalSecondaryIndexAction, GlobalSecondaryIndexUpdate};
-    let props = template.table()?;
-    let have: Vec<String> = existing
-        .and_then(|t| t.global_secondary_indexes)
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|i| i.index_name)
-        .collect();
-    for index in global_indexes(props)? {
-        if have.iter().any(|h| h == index.index_name()) {
-            continue;
+    let deadline = tokio::time::Instant::now() + DYNAMODB_WAIT;
+    loop {
+        match resources::ensure_table(dynamo, table, template).await {
+            Ok(created) => return Ok(created),
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                tracing::info!(error = %e, "waiting for DynamoDB Local");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => return Err(e),
         }
-        tracing::info!(
-            index = index.index_name(),
-            "adding an index the template gained"
-        );
-        let create = CreateGlobalSecondaryIndexAction::builder()
-            .index_name(index.index_name())
-            .set_key_schema(Some(index.key_schema().to_vec()))
-            .set_projection(index.projection().cloned())
-            .build()
-            .map_err(dynamo)?;
-        client
-            .update_table()
-            .table_name(table)
-            .set_attribute_definitions(Some(attribute_definitions(props)?))
-            .global_secondary_index_updates(
-                GlobalSecondaryIndexUpdate::builder().create(create).build(),
-            )
-            .send()
-            .await
-            .map_err(dynamo)?;
     }
-    Ok(())
 }
 
-/// Whether DynamoDB Local answers and the table exists.
-pub async fn table_ready(client: &Client, table: &str) -> bool {
-    client
-        .describe_table()
-        .table_name(table)
-        .send()
-        .await
-        .is_ok()
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// A client for the SQS emulator (moto's server), with the same dummy credentials.
-pub fn sqs_client(endpoint: &str) -> aws_sdk_sqs::Client {
-    let config = aws_sdk_sqs::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("local", "local", None, None, "local"))
-        .endpoint_url(endpoint)
-        .build();
-    aws_sdk_sqs::Client::from_conf(config)
-}
-
-#[derive(Debug, Clone)]
-pub struct Queues {
-    pub url: String,
-    pub dead_letter_url: String,
-    pub max_receive_count: u32,
-}
-
-/// Creates the events queue and its DLQ, named after `prefix`, with the template's redrive
-/// policy. `visibility` replaces the template's visibility timeout: locally a failed message
-/// should come back in seconds, not minutes.
-pub async fn ensure_queues(
-    sqs: &aws_sdk_sqs::Client,
-    prefix: &str,
-    template: &Template,
-    visibility: std::time::Duration,
-) -> Result<Queues, StackError> {
-    use aws_sdk_sqs::types::QueueAttributeName;
-    let queue = template.resource_properties("EventsQueue")?;
-    let max_receive_count = queue
-        .get("RedrivePolicy")
-        .and_then(|r| r.get("maxReceiveCount"))
-        .and_then(Value::as_u64)
-        .ok_or_else(|| {
-            StackError::Template(TemplateError::Shape(
-                "EventsQueue: no maxReceiveCount".into(),
-            ))
-        })? as u32;
-    let dlq = sqs
-        .create_queue()
-        .queue_name(format!("{prefix}-events-dlq"))
-        .send()
-        .await
-        .map_err(dynamo)?;
-    let dead_letter_url = dlq.queue_url.unwrap_or_default();
-    let dlq_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&dead_letter_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .map_err(dynamo)?
-        .attributes
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .unwrap_or_default();
-    let redrive = serde_json::json!({
-        "deadLetterTargetArn": dlq_arn,
-        "maxReceiveCount": max_receive_count.to_string(),
-    });
-    let main = sqs
-        .create_queue()
-        .queue_name(format!("{prefix}-events"))
-        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
-        .attributes(
-            QueueAttributeName::VisibilityTimeout,
-            visibility.as_secs().to_string(),
-        )
-        .send()
-        .await
-        .map_err(dynamo)?;
-    Ok(Queues {
-        url: main.queue_url.unwrap_or_default(),
-        dead_letter_url,
-        max_receive_count,
-    })
+    #[test]
+    fn the_local_config_reads_what_a_lambda_reads_and_defaults_the_rest() {
+        let config = local_config_from(|name| {
+            [("RELEASE_WINDOW_DAYS", "3"), ("TABLE_NAME", "")]
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+        .unwrap();
+        assert_eq!(config.release_window, chrono::Duration::days(3));
+        assert_eq!(config.table_name, "marketplace-local");
+        assert_eq!(config.redrive_delay, Duration::from_secs(30));
+        assert_eq!(config.queue_url, None);
+    }
 }

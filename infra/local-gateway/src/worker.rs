@@ -7,6 +7,7 @@ use shared::App;
 use shared::handlers::sweep::SweepReport;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
 
 /// Receives one batch (long-polling up to `wait`), runs `notify` on it and deletes the
 /// messages it did not report as failed. Returns how many messages were received.
@@ -68,8 +69,8 @@ pub async fn pump_once(
     Ok(messages.len())
 }
 
-/// Feeds the queue to `notify` until the task is dropped.
-pub fn spawn_pump(app: App, sqs: aws_sdk_sqs::Client, queue_url: String) {
+/// Feeds the queue to `notify` until the task is aborted.
+pub fn spawn_pump(app: App, sqs: aws_sdk_sqs::Client, queue_url: String) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             if let Err(e) = pump_once(&app, &sqs, &queue_url, Duration::from_secs(1)).await {
@@ -77,7 +78,7 @@ pub fn spawn_pump(app: App, sqs: aws_sdk_sqs::Client, queue_url: String) {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
-    });
+    })
 }
 
 /// One sweep, now, with a Lambda-sized time budget.
@@ -92,7 +93,7 @@ pub async fn sweep_now(app: &App) -> Result<SweepReport, String> {
 }
 
 /// Fires `sweep` every `interval`, as the EventBridge schedule does every minute.
-pub fn spawn_sweeper(app: App, interval: Duration) {
+pub fn spawn_sweeper(app: App, interval: Duration) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(interval);
         ticks.tick().await;
@@ -102,5 +103,5 @@ pub fn spawn_sweeper(app: App, interval: Duration) {
                 tracing::warn!(error = %e, "scheduled sweep failed");
             }
         }
-    });
+    })
 }

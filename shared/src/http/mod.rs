@@ -8,6 +8,6 @@ mod response;
 pub use cursor::{Cursor, CursorCodec, Listing};
 pub use error::ApiError;
 pub use request::{ListQuery, caller, json_body, path_id, query_param};
-pub use response::{created, json, list, problem};
+pub use response::{RETRY_AFTER_SECS, created, json, list, problem};
 
 pub use lambda_http::{Body, Request, Response};

@@ -55,5 +55,34 @@ pub fn problem(error: &ApiError, instance: &str) -> Response<Body> {
             http::HeaderValue::from_static("Bearer"),
         );
     }
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        // Throttling, conflicts and timeouts pass within a second or so; without the header
+        // clients guess, and many retry at once or never.
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            http::HeaderValue::from_static(RETRY_AFTER_SECS),
+        );
+    }
     response
+}
+
+/// What a 503 asks the client to wait, in seconds.
+pub const RETRY_AFTER_SECS: &str = "1";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreError;
+
+    #[test]
+    fn only_unavailable_problems_ask_the_client_to_retry_later() {
+        let unavailable = problem(
+            &ApiError::Unavailable(StoreError::Unavailable("timed out".into())),
+            "/jobs",
+        );
+        assert_eq!(unavailable.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(unavailable.headers()[header::RETRY_AFTER], RETRY_AFTER_SECS);
+        let not_found = problem(&ApiError::JobNotFound, "/jobs/x");
+        assert!(not_found.headers().get(header::RETRY_AFTER).is_none());
+    }
 }

@@ -1,148 +1,9 @@
-//! DynamoDB Local runs one request at a time and never cancels a transaction for a
-//! conflict, and its answers are never lost on the way back, so both are injected: an HTTP
-//! client that answers the first TransactWriteItems calls with `TransactionConflict`, or
-//! passes them through and then answers 500 as if the response had been lost.
+//! Hires that meet conflicts and lost answers, injected by `fixtures::FaultInjector` since
+//! DynamoDB Local produces neither.
 
-use crate::helpers::{Options, TestApp, dynamodb_endpoint, n, s, spawn_app_with, str_of};
-use aws_smithy_runtime_api::client::http::{
-    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
-    SharedHttpConnector,
-};
-use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_runtime_api::http::{Response, StatusCode};
-use aws_smithy_types::body::SdkBody;
-use serde_json::json;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-#[derive(Debug, Clone, Copy)]
-enum Fault {
-    /// Cancelled for a conflict, nothing written.
-    Conflict,
-    /// Committed, but the caller hears a 500: the outcome is unknown to it.
-    LostResponse,
-}
-
-#[derive(Debug, Clone)]
-struct ConflictFirst {
-    inner: SharedHttpClient,
-    fault: Fault,
-    /// Conflicts still to inject.
-    remaining: Arc<AtomicUsize>,
-    /// TransactWriteItems calls seen, injected or not.
-    transactions: Arc<AtomicUsize>,
-    /// Injected answers wait while this is false: a test holds a transaction in flight.
-    open: tokio::sync::watch::Sender<bool>,
-}
-
-#[derive(Debug)]
-struct ConflictConnector {
-    inner: SharedHttpConnector,
-    state: ConflictFirst,
-}
-
-impl HttpClient for ConflictFirst {
-    fn http_connector(
-        &self,
-        settings: &HttpConnectorSettings,
-        components: &RuntimeComponents,
-    ) -> SharedHttpConnector {
-        SharedHttpConnector::new(ConflictConnector {
-            inner: self.inner.http_connector(settings, components),
-            state: self.clone(),
-        })
-    }
-}
-
-impl HttpConnector for ConflictConnector {
-    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let is_transaction = request
-            .headers()
-            .get("x-amz-target")
-            .is_some_and(|t| t.ends_with(".TransactWriteItems"));
-        if is_transaction {
-            self.state.transactions.fetch_add(1, Ordering::SeqCst);
-            let inject = self
-                .state
-                .remaining
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                .is_ok();
-            if inject {
-                return match self.state.fault {
-                    Fault::Conflict => {
-                        let mut open = self.state.open.subscribe();
-                        HttpConnectorFuture::new(async move {
-                            let _ = open.wait_for(|open| *open).await;
-                            Ok(dynamodb_error(
-                                400,
-                                json!({
-                                    "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
-                                    "message": "Transaction cancelled, please refer cancellation reasons for specific reasons [TransactionConflict, None, None, None, None, None]",
-                                    "CancellationReasons": [
-                                        {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"},
-                                        {"Code": "None"}, {"Code": "None"}, {"Code": "None"}, {"Code": "None"}, {"Code": "None"}
-                                    ]
-                                }),
-                            ))
-                        })
-                    }
-                    Fault::LostResponse => {
-                        let committed = self.inner.call(request);
-                        HttpConnectorFuture::new(async move {
-                            committed.await?;
-                            Ok(dynamodb_error(
-                                500,
-                                json!({
-                                    "__type": "com.amazonaws.dynamodb.v20120810#InternalServerError",
-                                    "message": "Internal server error"
-                                }),
-                            ))
-                        })
-                    }
-                };
-            }
-        }
-        self.inner.call(request)
-    }
-}
-
-fn dynamodb_error(status: u16, body: serde_json::Value) -> Response<SdkBody> {
-    let mut response = Response::new(
-        StatusCode::try_from(status).unwrap(),
-        SdkBody::from(body.to_string()),
-    );
-    response
-        .headers_mut()
-        .insert("content-type", "application/x-amz-json-1.0");
-    response
-}
-
-async fn app_with_conflicts(conflicts: usize) -> (TestApp, ConflictFirst) {
-    app_with_faults(Fault::Conflict, conflicts).await
-}
-
-async fn app_with_faults(fault: Fault, count: usize) -> (TestApp, ConflictFirst) {
-    let injector = ConflictFirst {
-        fault,
-        inner: aws_smithy_http_client::Builder::new().build_http(),
-        remaining: Arc::new(AtomicUsize::new(0)),
-        transactions: Arc::new(AtomicUsize::new(0)),
-        open: tokio::sync::watch::Sender::new(true),
-    };
-    let client = aws_sdk_dynamodb::Client::from_conf(
-        local_gateway::stack::dynamo_config(&dynamodb_endpoint())
-            .http_client(injector.clone())
-            .build(),
-    );
-    let app = spawn_app_with(Options {
-        dynamo: Some(client),
-        ..Options::default()
-    })
-    .await;
-    injector.remaining.store(count, Ordering::SeqCst);
-    (app, injector)
-}
+use crate::fixtures::{Fault, app_with_faults, job_with_application};
+use crate::helpers::{TestApp, n, s, str_of};
+use std::sync::atomic::Ordering;
 
 /// The hire answered is the one hire in the table: the job filled once, one contract, the
 /// answer's.
@@ -161,15 +22,9 @@ async fn assert_hired_once(app: &TestApp, job_id: &str, hired: &serde_json::Valu
     );
 }
 
-async fn job_with_application(app: &TestApp) -> (String, String) {
-    let job_id = str_of(&app.create_job("alice", json!({})).await, "job_id");
-    let application_id = str_of(&app.apply(&job_id, "bob", 700).await, "application_id");
-    (job_id, application_id)
-}
-
 #[tokio::test]
 async fn a_hire_cancelled_by_conflicts_is_retried_to_the_right_outcome() {
-    let (app, injector) = app_with_conflicts(0).await;
+    let (app, injector) = app_with_faults(Fault::Conflict).await;
     let (job_id, application_id) = job_with_application(&app).await;
     injector.remaining.store(3, Ordering::SeqCst);
     let before = injector.transactions.load(Ordering::SeqCst);
@@ -194,7 +49,7 @@ async fn a_hire_cancelled_by_conflicts_is_retried_to_the_right_outcome() {
 
 #[tokio::test]
 async fn conflicts_that_outlast_the_retries_are_503_and_change_nothing() {
-    let (app, injector) = app_with_conflicts(0).await;
+    let (app, injector) = app_with_faults(Fault::Conflict).await;
     let (job_id, application_id) = job_with_application(&app).await;
     injector.remaining.store(1_000, Ordering::SeqCst);
     let before = app.items().await;
@@ -219,7 +74,7 @@ async fn conflicts_that_outlast_the_retries_are_503_and_change_nothing() {
 /// refuse as `JOB_NOT_OPEN`.
 #[tokio::test]
 async fn a_hire_whose_commit_answer_is_lost_is_retried_idempotently() {
-    let (app, injector) = app_with_faults(Fault::LostResponse, 0).await;
+    let (app, injector) = app_with_faults(Fault::LostResponse).await;
     let (job_id, application_id) = job_with_application(&app).await;
     injector.remaining.store(4, Ordering::SeqCst);
     let before = injector.transactions.load(Ordering::SeqCst);
@@ -246,7 +101,7 @@ async fn a_hire_whose_commit_answer_is_lost_is_retried_idempotently() {
 /// like every other loser, not 503.
 #[tokio::test]
 async fn a_hire_starved_by_conflicts_after_the_job_filled_is_409() {
-    let (app, injector) = app_with_conflicts(0).await;
+    let (app, injector) = app_with_faults(Fault::Conflict).await;
     let (job_id, starved) = job_with_application(&app).await;
     let winner = str_of(&app.apply(&job_id, "carol", 800).await, "application_id");
     injector.remaining.store(1_000, Ordering::SeqCst);
@@ -299,7 +154,7 @@ async fn a_hire_starved_by_conflicts_after_the_job_filled_is_409() {
 /// would make every retry's conditions answer.
 #[tokio::test]
 async fn a_hire_committed_but_never_acknowledged_is_still_200() {
-    let (app, injector) = app_with_faults(Fault::LostResponse, 0).await;
+    let (app, injector) = app_with_faults(Fault::LostResponse).await;
     let (job_id, application_id) = job_with_application(&app).await;
     injector.remaining.store(1_000, Ordering::SeqCst);
 

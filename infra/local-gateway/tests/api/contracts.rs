@@ -1,32 +1,8 @@
 //! Escrow contracts: the whole transition table, deadlines, listing and the audit trail.
 
-use crate::helpers::{TestApp, s, spawn_app, str_of};
+use crate::fixtures::{act, hired_contract};
+use crate::helpers::{TestApp, s, spawn_app, spawn_app_with};
 use serde_json::{Value, json};
-
-/// A hire between alice (owner) and bob (freelancer); returns (job_id, contract_id).
-pub async fn hired_contract(app: &TestApp) -> (String, String) {
-    let job_id = str_of(&app.create_job("alice", json!({})).await, "job_id");
-    let application_id = str_of(&app.apply(&job_id, "bob", 12_345).await, "application_id");
-    let hired = app
-        .hire("alice", &job_id, &application_id)
-        .await
-        .expect(200);
-    (job_id, str_of(&hired["contract"], "contract_id"))
-}
-
-pub async fn act(
-    app: &TestApp,
-    user: &str,
-    contract_id: &str,
-    action: &str,
-) -> crate::helpers::Reply {
-    app.post(
-        user,
-        &format!("/contracts/{contract_id}/{action}"),
-        json!({}),
-    )
-    .await
-}
 
 /// A contract brought to `state` through the API (and the sweeper, for `expired`;
 /// `overdue` is funded with its deadline passed but not yet swept).
@@ -54,6 +30,13 @@ async fn contract_in(app: &TestApp, state: &str) -> String {
         other => panic!("no state {other}"),
     }
     id
+}
+
+/// The time a funded contract gives its owner to release it.
+fn release_window(funded: &Value) -> chrono::Duration {
+    let at =
+        |name: &str| chrono::DateTime::parse_from_rfc3339(funded[name].as_str().unwrap()).unwrap();
+    at("release_deadline") - at("funded_at")
 }
 
 #[tokio::test]
@@ -149,11 +132,7 @@ async fn funding_sets_the_deadline_and_the_contract_holds_the_bid() {
     );
     assert!(created["release_deadline"].is_null());
     let funded = act(&app, "alice", &id, "fund").await.expect(200);
-    let funded_at =
-        chrono::DateTime::parse_from_rfc3339(funded["funded_at"].as_str().unwrap()).unwrap();
-    let deadline =
-        chrono::DateTime::parse_from_rfc3339(funded["release_deadline"].as_str().unwrap()).unwrap();
-    assert_eq!(deadline - funded_at, chrono::Duration::days(14));
+    assert_eq!(release_window(&funded), chrono::Duration::days(14));
     let stored = app
         .item(&format!("CONTRACT#{id}"), "CONTRACT")
         .await
@@ -171,6 +150,16 @@ async fn funding_sets_the_deadline_and_the_contract_holds_the_bid() {
         !stored.contains_key("DUEPK"),
         "a released contract is no longer due"
     );
+}
+
+/// The release window is the handlers' `Config`, locally as in a Lambda
+/// (`RELEASE_WINDOW_DAYS`).
+#[tokio::test]
+async fn funding_sets_the_deadline_from_the_configured_release_window() {
+    let app = spawn_app_with(|o| o.config.release_window = chrono::Duration::days(3)).await;
+    let (_, id) = hired_contract(&app).await;
+    let funded = act(&app, "alice", &id, "fund").await.expect(200);
+    assert_eq!(release_window(&funded), chrono::Duration::days(3));
 }
 
 #[tokio::test]

@@ -1,9 +1,10 @@
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use local_gateway::auth::Auth;
-use local_gateway::template::Template;
-use local_gateway::{Gateway, GatewayConfig, stack};
+use local_gateway::stack::Queues;
+use local_gateway::{LocalStack, Options};
 use serde_json::{Value, json};
+use shared::config::Config;
 use std::collections::HashMap;
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -16,20 +17,11 @@ pub struct TestApp {
     pub table: String,
     pub auth: Auth,
     pub sqs: aws_sdk_sqs::Client,
-    pub queues: stack::Queues,
+    pub queues: Queues,
     /// Handlers over working clients, for running `sweep` and `notify` directly.
     pub app: shared::App,
-}
-
-/// How a test app differs from the local stack. The queue is never fed to `notify` in the
-/// background: a test that compares table snapshots must not race the consumer, so tests
-/// that want delivery call `drain_queue`.
-#[derive(Default)]
-pub struct Options {
-    /// The DynamoDB client the HTTP handlers use.
-    pub dynamo: Option<Client>,
-    /// The SQS endpoint the HTTP handlers publish to (an unreachable one: SQS is down).
-    pub sqs_endpoint: Option<String>,
+    /// Serves until the test ends.
+    _stack: LocalStack,
 }
 
 #[derive(Debug, Clone)]
@@ -38,6 +30,7 @@ pub struct Reply {
     pub body: Value,
     pub content_type: String,
     pub location: Option<String>,
+    pub retry_after: Option<String>,
 }
 
 impl Reply {
@@ -78,60 +71,46 @@ pub fn sqs_endpoint() -> String {
 }
 
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(Options::default()).await
+    spawn_app_with(|_| {}).await
 }
 
-/// A test app on its own table and queues; setup and inspection always use working clients.
-pub async fn spawn_app_with(options: Options) -> TestApp {
+/// A test app on its own table and queues, started as `adjust` changes the defaults: the
+/// shared DynamoDB Local and SQS emulator, fixed secrets and the production delays. Nothing
+/// consumes the queue in the background: a test that compares table snapshots must not race
+/// the consumer, so tests that want delivery call `drain_queue`.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Options)) -> TestApp {
     shared::telemetry::init();
-    let endpoint = dynamodb_endpoint();
-    let template = Template::load_default().expect("template.yaml loads");
     let table = format!("test-{}", ulid::Ulid::generate().to_string().to_lowercase());
-    let dynamo = stack::dynamo_client(&endpoint);
-    stack::ensure_table(&dynamo, &table, &template)
-        .await
-        .expect("table created from template.yaml");
-    let sqs = stack::sqs_client(&sqs_endpoint());
-    // A one-second visibility timeout: a failed message is received again quickly.
-    let queues = stack::ensure_queues(&sqs, &table, &template, std::time::Duration::from_secs(1))
-        .await
-        .expect("queues created from template.yaml");
-    let auth = Auth::new("test-secret-that-is-at-least-32-bytes-long");
-    let config = GatewayConfig {
-        dynamodb_endpoint: endpoint.clone(),
-        sqs_endpoint: options.sqs_endpoint.clone().unwrap_or_else(sqs_endpoint),
+    let config = Config {
         table_name: table.clone(),
-        queue_url: Some(queues.url.clone()),
         cursor_secret: "test-cursor-secret".into(),
-        redrive_delay: std::time::Duration::from_secs(60),
-        auth: auth.clone(),
+        queue_url: None,
+        redrive_delay: Config::DEFAULT_REDRIVE_DELAY,
+        release_window: chrono::Duration::days(Config::DEFAULT_RELEASE_WINDOW_DAYS),
     };
-    let handler_dynamo = options
-        .dynamo
-        .unwrap_or_else(|| stack::dynamo_client(&endpoint));
-    let handler_sqs = stack::sqs_client(&config.sqs_endpoint);
-    let gateway = Gateway::with_clients(handler_dynamo, handler_sqs, config.clone(), &template)
-        .expect("every route has a handler");
-    let working = Gateway::new(
-        GatewayConfig {
-            sqs_endpoint: sqs_endpoint(),
-            ..config
-        },
-        &template,
+    let mut options = Options::new(
+        dynamodb_endpoint(),
+        sqs_endpoint(),
+        config,
+        Auth::new("test-secret-that-is-at-least-32-bytes-long"),
     )
-    .expect("every route has a handler");
-    let app = working.app().clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = gateway.spawn(listener).await.unwrap();
+    .expect("template.yaml loads");
+    // A failed message is received again quickly.
+    options.visibility_timeout = std::time::Duration::from_secs(1);
+    adjust(&mut options);
+    let stack = LocalStack::start(options)
+        .await
+        .expect("the stack starts from template.yaml");
     TestApp {
-        address: format!("http://{addr}"),
+        address: format!("http://{}", stack.address),
         http: reqwest::Client::new(),
-        dynamo,
-        table,
-        auth,
-        sqs,
-        queues,
-        app,
+        dynamo: stack.clients.dynamo.clone(),
+        table: stack.config.table_name.clone(),
+        auth: stack.auth.clone(),
+        sqs: stack.clients.sqs.clone(),
+        queues: stack.queues.clone(),
+        app: stack.app.clone(),
+        _stack: stack,
     }
 }
 
@@ -151,6 +130,7 @@ impl TestApp {
         };
         let content_type = header(reqwest::header::CONTENT_TYPE).unwrap_or_default();
         let location = header(reqwest::header::LOCATION);
+        let retry_after = header(reqwest::header::RETRY_AFTER);
         let text = res.text().await.unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
         Reply {
@@ -158,6 +138,7 @@ impl TestApp {
             body,
             content_type,
             location,
+            retry_after,
         }
     }
 

@@ -1,19 +1,6 @@
-use crate::helpers::{TestApp, n, s, spawn_app, str_of};
-use serde_json::{Value, json};
-
-async fn job_with_applicants(
-    app: &TestApp,
-    openings: u32,
-    applicants: &[&str],
-) -> (String, Vec<Value>) {
-    let job = app.create_job("alice", json!({"openings": openings})).await;
-    let job_id = str_of(&job, "job_id");
-    let mut applications = Vec::new();
-    for (i, f) in applicants.iter().enumerate() {
-        applications.push(app.apply(&job_id, f, 1_000 + i as i64).await);
-    }
-    (job_id, applications)
-}
+use crate::fixtures::job_with_applicants;
+use crate::helpers::{n, s, spawn_app, str_of};
+use serde_json::json;
 
 #[tokio::test]
 async fn hire_fills_the_job_hires_the_application_and_creates_the_contract() {

@@ -3,10 +3,12 @@
 mod applications;
 mod conflicts;
 mod contracts;
+mod fixtures;
 mod helpers;
 mod hire;
 mod jobs;
 mod notifications;
+mod outages;
 mod outcomes;
 mod races;
 mod runtime_api;

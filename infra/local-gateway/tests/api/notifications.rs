@@ -1,8 +1,8 @@
 //! Notifications through the real outbox, the SQS emulator, `notify` and `sweep`.
 
-use crate::helpers::{Item, Options, TestApp, s, spawn_app, spawn_app_with, str_of};
+use crate::fixtures::{freelancers, job_with_application_ids};
+use crate::helpers::{Item, TestApp, s, spawn_app, spawn_app_with, str_of};
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use futures::future::join_all;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -10,18 +10,6 @@ fn types(inbox: &[Item]) -> Vec<String> {
     let mut t: Vec<String> = inbox.iter().map(|n| s(n, "type")).collect();
     t.sort();
     t
-}
-
-async fn job_with_applicants(app: &TestApp, n: usize) -> (String, Vec<String>) {
-    let job_id = str_of(&app.create_job("alice", json!({})).await, "job_id");
-    let mut ids = Vec::new();
-    for i in 0..n {
-        ids.push(str_of(
-            &app.apply(&job_id, &format!("f{i}"), 100 + i as i64).await,
-            "application_id",
-        ));
-    }
-    (job_id, ids)
 }
 
 /// Runs `sweep` as if `ahead` had passed, with a full time budget.
@@ -55,7 +43,7 @@ async fn outbox_bodies(app: &TestApp) -> Vec<String> {
 #[tokio::test]
 async fn a_hire_notifies_the_hired_the_rejected_and_the_owner_exactly_once() {
     let app = spawn_app().await;
-    let (job_id, applications) = job_with_applicants(&app, 4).await;
+    let (job_id, applications) = job_with_application_ids(&app, 1, &freelancers("f", 4)).await;
     app.hire("alice", &job_id, &applications[0])
         .await
         .expect(200);
@@ -139,12 +127,8 @@ async fn with_sqs_hanging_the_hire_still_answers_and_the_sweeper_delivers_later(
 /// Applies and hires while the handlers' SQS fails; then the sweeper and `notify` deliver
 /// each notification exactly once.
 async fn hire_while_sqs_fails(sqs_endpoint: String) {
-    let app = spawn_app_with(Options {
-        sqs_endpoint: Some(sqs_endpoint),
-        ..Options::default()
-    })
-    .await;
-    let (job_id, applications) = job_with_applicants(&app, 3).await;
+    let app = spawn_app_with(|o| o.handler_sqs_endpoint = Some(sqs_endpoint)).await;
+    let (job_id, applications) = job_with_application_ids(&app, 1, &freelancers("f", 3)).await;
     let hired = app
         .hire("alice", &job_id, &applications[0])
         .await
@@ -180,7 +164,7 @@ async fn hire_while_sqs_fails(sqs_endpoint: String) {
 #[tokio::test]
 async fn redelivered_messages_and_replayed_batches_notify_once() {
     let app = spawn_app().await;
-    let (job_id, applications) = job_with_applicants(&app, 3).await;
+    let (job_id, applications) = job_with_application_ids(&app, 1, &freelancers("f", 3)).await;
     app.hire("alice", &job_id, &applications[0])
         .await
         .expect(200);
@@ -218,7 +202,7 @@ async fn redelivered_messages_and_replayed_batches_notify_once() {
 #[tokio::test]
 async fn a_malformed_message_fails_alone_and_ends_in_the_dead_letter_queue() {
     let app = spawn_app().await;
-    let (job_id, applications) = job_with_applicants(&app, 2).await;
+    let (job_id, applications) = job_with_application_ids(&app, 1, &freelancers("f", 2)).await;
     app.drain_queue().await;
     app.post("alice", &format!("/jobs/{job_id}/cancel"), json!({}))
         .await
@@ -274,14 +258,10 @@ async fn a_malformed_message_fails_alone_and_ends_in_the_dead_letter_queue() {
 
 #[tokio::test]
 async fn two_sweeps_at_once_deliver_every_event_once() {
-    let app = spawn_app_with(Options {
-        sqs_endpoint: Some("http://127.0.0.1:9".into()),
-        ..Options::default()
-    })
-    .await;
+    let app = spawn_app_with(|o| o.handler_sqs_endpoint = Some("http://127.0.0.1:9".into())).await;
     let mut jobs = Vec::new();
     for _ in 0..4 {
-        jobs.push(job_with_applicants(&app, 3).await);
+        jobs.push(job_with_application_ids(&app, 1, &freelancers("f", 3)).await);
     }
     for (job_id, applications) in &jobs {
         app.hire("alice", job_id, &applications[0])
@@ -317,22 +297,7 @@ async fn two_sweeps_at_once_deliver_every_event_once() {
 #[tokio::test]
 async fn a_job_with_three_hundred_applicants_rejects_and_notifies_every_other_one() {
     let app = spawn_app().await;
-    let job_id = str_of(&app.create_job("alice", json!({})).await, "job_id");
-    let path = format!("/jobs/{job_id}/applications");
-    let mut ids = Vec::new();
-    for chunk in (0..300).collect::<Vec<_>>().chunks(25) {
-        let replies = join_all(chunk.iter().map(|i| {
-            let user = format!("f{i}");
-            let (app, path) = (&app, &path);
-            async move { app.post(&user, path, json!({"bid_cents": 100})).await }
-        }))
-        .await;
-        ids.extend(
-            replies
-                .into_iter()
-                .map(|r| str_of(&r.expect(201), "application_id")),
-        );
-    }
+    let (job_id, ids) = job_with_application_ids(&app, 1, &freelancers("f", 300)).await;
     app.hire("alice", &job_id, &ids[0]).await.expect(200);
     app.drain_queue().await;
 

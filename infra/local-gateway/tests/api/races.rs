@@ -1,30 +1,11 @@
 //! Real concurrency: many requests in flight at once against DynamoDB Local, then the final
 //! state of the table, not only the status codes.
 
+use crate::fixtures::{freelancers, job_with_application_ids};
 use crate::helpers::{TestApp, n, s, spawn_app, str_of};
 use futures::future::join_all;
 use serde_json::json;
 use std::collections::BTreeMap;
-
-async fn open_job_with(app: &TestApp, openings: u32, applicants: usize) -> (String, Vec<String>) {
-    let job_id = str_of(
-        &app.create_job("alice", json!({"openings": openings})).await,
-        "job_id",
-    );
-    let applied = join_all((0..applicants).map(|i| {
-        let job_id = job_id.clone();
-        async move {
-            app.apply(&job_id, &format!("freelancer-{i}"), 100 + i as i64)
-                .await
-        }
-    }))
-    .await;
-    let ids = applied
-        .iter()
-        .map(|a| str_of(a, "application_id"))
-        .collect();
-    (job_id, ids)
-}
 
 /// Fires one hire per application, all at once; returns the count of each status code.
 async fn hire_all_at_once(
@@ -63,7 +44,8 @@ async fn assert_hired_exactly(app: &TestApp, job_id: &str, k: usize) {
 #[tokio::test]
 async fn fifty_concurrent_hires_of_a_one_opening_job_make_exactly_one_hire() {
     let app = spawn_app().await;
-    let (job_id, applications) = open_job_with(&app, 1, 50).await;
+    let (job_id, applications) =
+        job_with_application_ids(&app, 1, &freelancers("freelancer-", 50)).await;
     let codes = hire_all_at_once(&app, &job_id, &applications).await;
     assert_eq!(codes, BTreeMap::from([(200, 1), (409, 49)]));
     assert_hired_exactly(&app, &job_id, 1).await;
@@ -72,7 +54,8 @@ async fn fifty_concurrent_hires_of_a_one_opening_job_make_exactly_one_hire() {
 #[tokio::test]
 async fn fifty_concurrent_hires_of_a_three_opening_job_make_exactly_three() {
     let app = spawn_app().await;
-    let (job_id, applications) = open_job_with(&app, 3, 50).await;
+    let (job_id, applications) =
+        job_with_application_ids(&app, 3, &freelancers("freelancer-", 50)).await;
     let codes = hire_all_at_once(&app, &job_id, &applications).await;
     assert_eq!(codes, BTreeMap::from([(200, 3), (409, 47)]));
     assert_hired_exactly(&app, &job_id, 3).await;
@@ -99,7 +82,8 @@ async fn fifty_concurrent_applications_by_one_freelancer_make_exactly_one() {
 async fn cancel_racing_hires_ends_in_one_consistent_outcome() {
     for _ in 0..5 {
         let app = spawn_app().await;
-        let (job_id, applications) = open_job_with(&app, 1, 10).await;
+        let (job_id, applications) =
+            job_with_application_ids(&app, 1, &freelancers("freelancer-", 10)).await;
         let cancel_path = format!("/jobs/{job_id}/cancel");
         let cancel = app.post("alice", &cancel_path, json!({}));
         let hires = join_all(applications.iter().map(|id| app.hire("alice", &job_id, id)));

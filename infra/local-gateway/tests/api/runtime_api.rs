@@ -1,8 +1,8 @@
 //! Every function binary, run as Lambda runs it: a Lambda Runtime API emulator hands it its
 //! sample event and takes its answer. This is what tests each `main.rs`.
 
+use crate::fixtures::{check_http, check_notify_sample_applied, sample};
 use crate::helpers::{dynamodb_endpoint, spawn_app, sqs_endpoint};
-use crate::samples::{check_http, check_notify_sample_applied, sample};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};

@@ -1,6 +1,8 @@
 //! The sweeper's expiries, and the races they must survive.
 
-use crate::contracts::{act, hired_contract};
+use crate::fixtures::{
+    act, funded_contract, hired_contract, job_with_application, job_with_application_ids,
+};
 use crate::helpers::{Reply, TestApp, s, spawn_app, str_of};
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use futures::future::join_all;
@@ -54,14 +56,10 @@ async fn an_overdue_contract_expires_once_and_both_parties_hear_of_it() {
 #[tokio::test]
 async fn an_expired_job_rejects_its_pending_applications() {
     let app = spawn_app().await;
-    let job_id = str_of(
-        &app.create_job("alice", json!({"openings": 2})).await,
-        "job_id",
-    );
-    let hired = str_of(&app.apply(&job_id, "bob", 100).await, "application_id");
-    app.apply(&job_id, "carol", 100).await;
-    app.apply(&job_id, "dave", 100).await;
-    app.hire("alice", &job_id, &hired).await.expect(200);
+    let (job_id, applications) = job_with_application_ids(&app, 2, &["bob", "carol", "dave"]).await;
+    app.hire("alice", &job_id, &applications[0])
+        .await
+        .expect(200);
     app.time_travel_past_deadline(&job_id).await;
 
     let report = app.sweep_at(time::now()).await;
@@ -197,12 +195,6 @@ fn burst(first: i64, gap: i64, count: i64) -> Vec<i64> {
 
 async fn sweep_now(app: &TestApp) -> SweepReport {
     app.sweep_at(time::now()).await
-}
-
-async fn funded_contract(app: &TestApp) -> String {
-    let (_, id) = hired_contract(app).await;
-    act(app, "alice", &id, "fund").await.expect(200);
-    id
 }
 
 /// Fires every call, the owner's release or refund by turns, at its offset from its
@@ -446,8 +438,7 @@ async fn ten_contracts_twenty_callers_three_sweeps_one_outcome_each_and_one_noti
 /// from its expiry), all at once, and swept once more after it. It ends either filled or
 /// expired, never both; returns which.
 async fn hire_racing_expiry(app: &TestApp, hires: &[i64], sweeps: &[i64]) -> String {
-    let job_id = str_of(&app.create_job("alice", json!({})).await, "job_id");
-    let application_id = str_of(&app.apply(&job_id, "bob", 100).await, "application_id");
+    let (job_id, application_id) = job_with_application(app).await;
     let earliest = hires.iter().chain(sweeps).copied().min().unwrap_or(0);
     let deadline = Deadline::in_ms(300 - earliest.min(0));
     app.set_deadline(

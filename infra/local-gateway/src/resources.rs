@@ -1,0 +1,263 @@
+//! The table and the queues, created from `template.yaml`'s own resources.
+
+use crate::template::{Template, TemplateError};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+};
+use serde_norway::Value;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error("DynamoDB Local: {0}")]
+    Dynamo(String),
+    #[error("SQS emulator: {0}")]
+    Sqs(String),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Config(#[from] shared::config::ConfigError),
+    #[error("template.yaml routes to function {0}, which has no handler")]
+    NoHandler(String),
+    #[error("{0}")]
+    Setting(String),
+    #[error("seeding the demo data: {0}")]
+    Seed(String),
+}
+
+fn dynamo<E: std::fmt::Debug>(e: E) -> StackError {
+    StackError::Dynamo(format!("{e:?}"))
+}
+
+fn sqs_error<E: std::fmt::Debug>(e: E) -> StackError {
+    StackError::Sqs(format!("{e:?}"))
+}
+
+fn text<'a>(v: &'a Value, key: &str) -> Result<&'a str, StackError> {
+    v.get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| StackError::Template(TemplateError::Shape(format!("table: missing {key}"))))
+}
+
+fn key_schema(v: &Value) -> Result<Vec<KeySchemaElement>, StackError> {
+    let elements = v
+        .get("KeySchema")
+        .and_then(Value::as_sequence)
+        .into_iter()
+        .flatten();
+    elements
+        .map(|k| {
+            KeySchemaElement::builder()
+                .attribute_name(text(k, "AttributeName")?)
+                .key_type(KeyType::from(text(k, "KeyType")?))
+                .build()
+                .map_err(dynamo)
+        })
+        .collect()
+}
+
+/// Creates `table` as `template.yaml` defines it, unless it exists. Returns whether it
+/// was created.
+pub async fn ensure_table(
+    client: &Client,
+    table: &str,
+    template: &Template,
+) -> Result<bool, StackError> {
+    if let Ok(existing) = client.describe_table().table_name(table).send().await {
+        add_missing_indexes(client, table, template, existing.table).await?;
+        return Ok(false);
+    }
+    let props = template.table()?;
+    let attributes = attribute_definitions(props)?;
+    let indexes = global_indexes(props)?;
+    client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::from(text(props, "BillingMode")?))
+        .set_attribute_definitions(Some(attributes))
+        .set_key_schema(Some(key_schema(props)?))
+        .set_global_secondary_indexes((!indexes.is_empty()).then_some(indexes))
+        .send()
+        .await
+        .map_err(dynamo)?;
+    if let Some(ttl) = props.get("TimeToLiveSpecification") {
+        // DynamoDB Local records TTL but never deletes expired items.
+        client
+            .update_time_to_live()
+            .table_name(table)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name(text(ttl, "AttributeName")?)
+                    .enabled(true)
+                    .build()
+                    .map_err(dynamo)?,
+            )
+            .send()
+            .await
+            .map_err(dynamo)?;
+    }
+    Ok(true)
+}
+
+fn attribute_definitions(props: &Value) -> Result<Vec<AttributeDefinition>, StackError> {
+    props
+        .get("AttributeDefinitions")
+        .and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+        .map(|a| {
+            AttributeDefinition::builder()
+                .attribute_name(text(a, "AttributeName")?)
+                .attribute_type(ScalarAttributeType::from(text(a, "AttributeType")?))
+                .build()
+                .map_err(dynamo)
+        })
+        .collect()
+}
+
+fn global_indexes(props: &Value) -> Result<Vec<GlobalSecondaryIndex>, StackError> {
+    props
+        .get("GlobalSecondaryIndexes")
+        .and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+        .map(|i| {
+            let projection = i
+                .get("Projection")
+                .map_or(Ok("ALL"), |p| text(p, "ProjectionType"))?;
+            GlobalSecondaryIndex::builder()
+                .index_name(text(i, "IndexName")?)
+                .set_key_schema(Some(key_schema(i)?))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::from(projection))
+                        .build(),
+                )
+                .build()
+                .map_err(dynamo)
+        })
+        .collect()
+}
+
+/// A table kept on disk by `make dev` predates indexes added to the template since; add
+/// them, so an old local table never drifts from production.
+async fn add_missing_indexes(
+    client: &Client,
+    table: &str,
+    template: &Template,
+    existing: Option<aws_sdk_dynamodb::types::TableDescription>,
+) -> Result<(), StackError> {
+    use aws_sdk_dynamodb::types::{CreateGlobalSecondaryIndexAction, GlobalSecondaryIndexUpdate};
+    let props = template.table()?;
+    let have: Vec<String> = existing
+        .and_then(|t| t.global_secondary_indexes)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|i| i.index_name)
+        .collect();
+    for index in global_indexes(props)? {
+        if have.iter().any(|h| h == index.index_name()) {
+            continue;
+        }
+        tracing::info!(
+            index = index.index_name(),
+            "adding an index the template gained"
+        );
+        let create = CreateGlobalSecondaryIndexAction::builder()
+            .index_name(index.index_name())
+            .set_key_schema(Some(index.key_schema().to_vec()))
+            .set_projection(index.projection().cloned())
+            .build()
+            .map_err(dynamo)?;
+        client
+            .update_table()
+            .table_name(table)
+            .set_attribute_definitions(Some(attribute_definitions(props)?))
+            .global_secondary_index_updates(
+                GlobalSecondaryIndexUpdate::builder().create(create).build(),
+            )
+            .send()
+            .await
+            .map_err(dynamo)?;
+    }
+    Ok(())
+}
+
+/// Whether DynamoDB Local answers and the table exists.
+pub async fn table_ready(client: &Client, table: &str) -> bool {
+    client
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .is_ok()
+}
+
+#[derive(Debug, Clone)]
+pub struct Queues {
+    pub url: String,
+    pub dead_letter_url: String,
+    pub max_receive_count: u32,
+}
+
+/// Creates the events queue and its DLQ, named after `prefix`, with the template's redrive
+/// policy. `visibility` replaces the template's visibility timeout: locally a failed message
+/// should come back in seconds, not minutes.
+pub async fn ensure_queues(
+    sqs: &aws_sdk_sqs::Client,
+    prefix: &str,
+    template: &Template,
+    visibility: std::time::Duration,
+) -> Result<Queues, StackError> {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let queue = template.resource_properties("EventsQueue")?;
+    let max_receive_count = queue
+        .get("RedrivePolicy")
+        .and_then(|r| r.get("maxReceiveCount"))
+        .and_then(Value::as_u64)
+        .ok_or_else(|| {
+            StackError::Template(TemplateError::Shape(
+                "EventsQueue: no maxReceiveCount".into(),
+            ))
+        })? as u32;
+    let dlq = sqs
+        .create_queue()
+        .queue_name(format!("{prefix}-events-dlq"))
+        .send()
+        .await
+        .map_err(sqs_error)?;
+    let dead_letter_url = dlq.queue_url.unwrap_or_default();
+    let dlq_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&dead_letter_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(sqs_error)?
+        .attributes
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .unwrap_or_default();
+    let redrive = serde_json::json!({
+        "deadLetterTargetArn": dlq_arn,
+        "maxReceiveCount": max_receive_count.to_string(),
+    });
+    let main = sqs
+        .create_queue()
+        .queue_name(format!("{prefix}-events"))
+        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
+        .attributes(
+            QueueAttributeName::VisibilityTimeout,
+            visibility.as_secs().to_string(),
+        )
+        .send()
+        .await
+        .map_err(sqs_error)?;
+    Ok(Queues {
+        url: main.queue_url.unwrap_or_default(),
+        dead_letter_url,
+        max_receive_count,
+    })
+}
