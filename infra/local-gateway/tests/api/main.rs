@@ -5,6 +5,7 @@ mod conflicts;
 mod contracts;
 mod helpers;
 mod hire;
+mod invariants;
 mod jobs;
 mod notifications;
 mod races;
