@@ -82,12 +82,9 @@ impl Violation {
         }
     }
 
-    /// The id named `name`, if the violation involves one.
-    pub fn id(&self, name: &str) -> Option<&str> {
-        self.ids
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, id)| id.as_str())
+    /// Whether the violation involves `id` as a `name` (a job, an application, a key...).
+    pub fn involves(&self, name: &str, id: &str) -> bool {
+        self.ids.iter().any(|(n, i)| *n == name && i == id)
     }
 }
 

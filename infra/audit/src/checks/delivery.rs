@@ -82,7 +82,10 @@ fn duplicates(t: &Table, out: &mut Vec<Violation>) {
     for n in t.notifications.iter().map(|n| &n.value) {
         let subject = (
             n.recipient_id.as_str(),
-            serde_json::to_string(&n.kind).unwrap_or_default(),
+            serde_json::to_value(n.kind)
+                .ok()
+                .and_then(|k| k.as_str().map(str::to_owned))
+                .unwrap_or_default(),
             n.job_id,
             n.application_id,
             n.contract_id,

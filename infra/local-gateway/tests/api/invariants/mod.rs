@@ -126,7 +126,7 @@ impl Fixture {
                 report
                     .violations
                     .iter()
-                    .any(|v| v.check == *check && v.id(name) == Some(id)),
+                    .any(|v| v.check == *check && v.involves(name, id)),
                 "{what}: expected {check:?} with {name}={id}, found:\n{report}"
             );
         }
