@@ -153,8 +153,7 @@ impl Table {
                 text(&item, keys::PK).unwrap_or_default(),
                 text(&item, keys::SK).unwrap_or_default(),
             );
-            let (kind, outcome) =
-                table.add(&prefixes, &item, &pk, &sk, &mut events);
+            let (kind, outcome) = table.add(&prefixes, &item, &pk, &sk, &mut events);
             *table.counts.entry(kind).or_default() += 1;
             if let Err(why) = outcome {
                 violations.push(Violation::new(

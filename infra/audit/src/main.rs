@@ -26,12 +26,17 @@ fn env(name: &str) -> Option<String> {
 
 fn parse_args() -> Result<Args, String> {
     let number = |name: &str, default: i64| -> Result<i64, String> {
-        env(name).map_or(Ok(default), |v| v.parse().map_err(|_| format!("{name}: not a number")))
+        env(name).map_or(Ok(default), |v| {
+            v.parse().map_err(|_| format!("{name}: not a number"))
+        })
     };
     let mut args = Args {
         tables: None,
         table: None,
-        fanout_delay_secs: number("AUDIT_FANOUT_DELAY_SECS", Settings::DEFAULT_FANOUT_DELAY_SECS)?,
+        fanout_delay_secs: number(
+            "AUDIT_FANOUT_DELAY_SECS",
+            Settings::DEFAULT_FANOUT_DELAY_SECS,
+        )?,
         redrive_window_secs: number(
             "AUDIT_REDRIVE_WINDOW_SECS",
             Settings::DEFAULT_REDRIVE_WINDOW_SECS,
@@ -46,7 +51,11 @@ fn parse_args() -> Result<Args, String> {
             continue;
         }
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let n = || value.parse::<i64>().map_err(|_| format!("{flag}: not a number"));
+        let n = || {
+            value
+                .parse::<i64>()
+                .map_err(|_| format!("{flag}: not a number"))
+        };
         match flag.as_str() {
             "--table" => args.table = Some(value.clone()),
             "--prefix" => args.tables = Some(value.clone()),
@@ -85,8 +94,11 @@ async fn main() -> ExitCode {
 async fn run(args: Args) -> Result<bool, audit::reader::BoxError> {
     let table_env = env("TABLE_NAME");
     // `TABLE_NAME` without an endpoint names a real table, as it does for the Lambdas.
-    let endpoint = env("DYNAMODB_ENDPOINT")
-        .or_else(|| table_env.is_none().then(|| "http://127.0.0.1:8000".to_owned()));
+    let endpoint = env("DYNAMODB_ENDPOINT").or_else(|| {
+        table_env
+            .is_none()
+            .then(|| "http://127.0.0.1:8000".to_owned())
+    });
     let client = dynamo_client(endpoint.as_deref()).await;
     let tables = match (&args.tables, &args.table) {
         (Some(prefix), _) => list_tables(&client, prefix).await?,

@@ -26,7 +26,11 @@ pub async fn dynamo_client(endpoint: Option<&str>) -> Client {
 
 /// Every item of `table`, read by a parallel Scan of `segments` segments: at most that many
 /// requests in flight, each segment paging on from where its last page ended.
-pub async fn read_table(client: &Client, table: &str, segments: u32) -> Result<Vec<Item>, BoxError> {
+pub async fn read_table(
+    client: &Client,
+    table: &str,
+    segments: u32,
+) -> Result<Vec<Item>, BoxError> {
     let segments = segments.max(1);
     let parts = futures::future::try_join_all(
         (0..segments).map(|segment| read_segment(client, table, segment, segments)),
@@ -56,7 +60,12 @@ async fn read_segment(
             .set_exclusive_start_key(start)
             .send()
             .await
-            .map_err(|e| format!("scan of {table}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+            .map_err(|e| {
+                format!(
+                    "scan of {table}: {}",
+                    aws_sdk_dynamodb::error::DisplayErrorContext(e)
+                )
+            })?;
         items.extend(out.items.unwrap_or_default());
         start = out.last_evaluated_key;
         if start.is_none() {
@@ -75,7 +84,12 @@ pub async fn list_tables(client: &Client, prefix: &str) -> Result<Vec<String>, B
             .set_exclusive_start_table_name(start)
             .send()
             .await
-            .map_err(|e| format!("list tables: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+            .map_err(|e| {
+                format!(
+                    "list tables: {}",
+                    aws_sdk_dynamodb::error::DisplayErrorContext(e)
+                )
+            })?;
         names.extend(
             out.table_names
                 .unwrap_or_default()

@@ -70,9 +70,9 @@ pub struct Violation {
 }
 
 impl Violation {
-    pub fn new<const N: usize>(
+    pub fn new(
         check: Check,
-        ids: [(&'static str, String); N],
+        ids: impl Into<Vec<(&'static str, String)>>,
         detail: impl Into<String>,
     ) -> Self {
         Self {

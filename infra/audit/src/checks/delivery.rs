@@ -103,7 +103,8 @@ fn duplicates(t: &Table, out: &mut Vec<Violation>) {
             [("user", recipient.to_owned()), ("job", job.to_string())],
             format!("{} notifications of type {kind}", ids.len()),
         );
-        v.ids.extend(application.map(|a| ("application", a.to_string())));
+        v.ids
+            .extend(application.map(|a| ("application", a.to_string())));
         v.ids.extend(contract.map(|c| ("contract", c.to_string())));
         v.ids
             .extend(ids.iter().map(|id| ("notification", id.to_string())));

@@ -62,10 +62,7 @@ fn contracts(t: &Table, out: &mut Vec<Violation>) {
         *per_application.entry(c.value.application_id).or_default() += 1;
     }
     for a in t.applications.values().map(|a| &a.value) {
-        let n = per_application
-            .get(&a.application_id)
-            .copied()
-            .unwrap_or(0);
+        let n = per_application.get(&a.application_id).copied().unwrap_or(0);
         if a.status == ApplicationStatus::Hired && n != 1 {
             out.push(Violation::new(
                 Check::HiredContracts,
@@ -95,7 +92,9 @@ fn contracts(t: &Table, out: &mut Vec<Violation>) {
                     a.bid_cents.get()
                 ),
             )),
-            Some(a) if a.status != ApplicationStatus::Hired || a.freelancer_id != c.freelancer_id => {
+            Some(a)
+                if a.status != ApplicationStatus::Hired || a.freelancer_id != c.freelancer_id =>
+            {
                 out.push(Violation::new(
                     Check::Dangling,
                     ids(),

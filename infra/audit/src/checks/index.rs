@@ -58,7 +58,12 @@ pub fn check(t: &Table, out: &mut Vec<Violation>) {
     }
     for o in &t.outbox {
         let id = o.value.0.event_id;
-        report(out, o, &outbox_expected(&o.index, id), [("event", id.to_string())]);
+        report(
+            out,
+            o,
+            &outbox_expected(&o.index, id),
+            [("event", id.to_string())],
+        );
     }
 }
 
@@ -75,17 +80,20 @@ fn outbox_expected(actual: &IndexKeys, id: EventId) -> IndexKeys {
         duepk: due.then(|| Due::Outbox.pk(id)),
         // A due key that does not read as a time expects what the sweeper could never match.
         duesk: due.then(|| {
-            due_time.map_or_else(|| "<a time>#<event id>".to_owned(), |at| keys::due_at(at, id))
+            due_time.map_or_else(
+                || "<a time>#<event id>".to_owned(),
+                |at| keys::due_at(at, id),
+            )
         }),
         ..IndexKeys::default()
     }
 }
 
-fn report<T, const N: usize>(
+fn report<T>(
     out: &mut Vec<Violation>,
     item: &Stored<T>,
     expected: &IndexKeys,
-    ids: [(&'static str, String); N],
+    ids: impl Into<Vec<(&'static str, String)>>,
 ) {
     let a = &item.index;
     let names = [keys::USER_INDEX, keys::BOARD_INDEX, keys::DUE_INDEX]

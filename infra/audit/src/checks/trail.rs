@@ -32,7 +32,10 @@ pub fn check(t: &Table, out: &mut Vec<Violation>) {
             out.push(Violation::new(
                 Check::Dangling,
                 [("job", job_id.to_string())],
-                format!("{} audit records of a job that does not exist", records.len()),
+                format!(
+                    "{} audit records of a job that does not exist",
+                    records.len()
+                ),
             ));
         }
     }
@@ -88,7 +91,13 @@ fn entities(
             .push(r);
     }
     for ((name, id), (entity, chain)) in by_entity {
-        let ids = || [("job", job_id.to_string()), (name, id.to_owned())];
+        let ids = || {
+            let mut ids = vec![("job", job_id.to_string())];
+            if entity != Entity::Job {
+                ids.push((name, id.to_owned()));
+            }
+            ids
+        };
         let now = current(t, job_id, entity, id);
         let mut broken = match (chain.first(), now) {
             (_, None) => Some("records of an entity that is not in this job".to_owned()),
@@ -159,7 +168,10 @@ fn hiring(t: &Table, job_id: JobId, records: &[AuditRecord], out: &mut Vec<Viola
                 status = to.to_owned();
             }
             Entity::Application if r.from_status.is_none() && status != open => {
-                breaks.push(format!("{}: applied while the job was {status}", r.event_id));
+                breaks.push(format!(
+                    "{}: applied while the job was {status}",
+                    r.event_id
+                ));
             }
             Entity::Application if to == ApplicationStatus::Hired.as_str() => {
                 if status != open {

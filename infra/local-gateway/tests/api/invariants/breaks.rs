@@ -25,12 +25,19 @@ async fn every_break_of_hiring_is_caught_with_its_ids() {
         .await;
     f.caught(
         "a filled job with fewer hires than openings",
-        &[(FilledHires, "job", &f.job_b), (TrailOrder, "job", &f.job_b)],
+        &[
+            (FilledHires, "job", &f.job_b),
+            (TrailOrder, "job", &f.job_b),
+        ],
     )
     .await;
 
-    f.set(&format!("JOB#{}", f.job_c), job, &[("hired_count", number(2))])
-        .await;
+    f.set(
+        &format!("JOB#{}", f.job_c),
+        job,
+        &[("hired_count", number(2))],
+    )
+    .await;
     f.caught(
         "an open job counting a hire it has not made",
         &[(HiredCount, "job", &f.job_c)],
@@ -269,17 +276,34 @@ async fn every_break_of_the_indexes_and_every_unreadable_item_is_caught() {
     let f = Fixture::new().await;
     let (job_c, job) = (format!("JOB#{}", f.job_c), keys::JOB_SK);
 
-    f.set(&job_c, job, &[("GSI2PK", text(keys::board(shared::domain::JobStatus::Filled)))])
-        .await;
-    f.caught("an open job on the filled board", &[(IndexKeys, "job", &f.job_c)])
-        .await;
+    f.set(
+        &job_c,
+        job,
+        &[(
+            "GSI2PK",
+            text(keys::board(shared::domain::JobStatus::Filled)),
+        )],
+    )
+    .await;
+    f.caught(
+        "an open job on the filled board",
+        &[(IndexKeys, "job", &f.job_c)],
+    )
+    .await;
 
     f.remove(&job_c, job, &["DUEPK", "DUESK"]).await;
-    f.caught("an open job the sweeper cannot see", &[(IndexKeys, "job", &f.job_c)])
-        .await;
+    f.caught(
+        "an open job the sweeper cannot see",
+        &[(IndexKeys, "job", &f.job_c)],
+    )
+    .await;
 
-    f.remove(&keys_of_contract(&f.contract_a), keys::CONTRACT_SK, &["DUESK"])
-        .await;
+    f.remove(
+        &keys_of_contract(&f.contract_a),
+        keys::CONTRACT_SK,
+        &["DUESK"],
+    )
+    .await;
     f.caught(
         "a funded contract the sweeper cannot see",
         &[(IndexKeys, "contract", &f.contract_a)],

@@ -78,7 +78,10 @@ impl Fixture {
             .into_iter()
             .find(|n| s(n, "type") == "hired")
             .expect("bob heard of his hire");
-        let read = format!("/me/notifications/{}/read", s(&hired_note, "notification_id"));
+        let read = format!(
+            "/me/notifications/{}/read",
+            s(&hired_note, "notification_id")
+        );
         app.post("bob", &read, json!({})).await.expect(200);
 
         let job_e = str_of(&job(1).await, "job_id");
@@ -155,7 +158,11 @@ impl Fixture {
 
     pub async fn put(&self, item: Item) {
         let t = &self.app;
-        let put = t.dynamo.put_item().table_name(&t.table).set_item(Some(item));
+        let put = t
+            .dynamo
+            .put_item()
+            .table_name(&t.table)
+            .set_item(Some(item));
         put.send().await.expect("raw put");
     }
 
@@ -232,7 +239,10 @@ async fn a_table_written_through_the_api_has_no_violation() {
         ::audit::Kind::Notification,
         ::audit::Kind::Outbox,
     ] {
-        assert!(report.items.get(&kind).copied().unwrap_or(0) > 0, "{kind:?}: {report}");
+        assert!(
+            report.items.get(&kind).copied().unwrap_or(0) > 0,
+            "{kind:?}: {report}"
+        );
     }
     f.done().await;
 }
