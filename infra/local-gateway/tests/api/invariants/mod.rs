@@ -3,6 +3,7 @@
 //! the right kind and ids, and the table is clean again once the break is undone.
 
 mod breaks;
+mod records;
 
 use crate::contracts::act;
 use crate::helpers::{Item, TestApp, s, spawn_app, str_of};
@@ -221,6 +222,14 @@ impl Fixture {
 
 pub fn text(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
+}
+
+pub fn number(n: i64) -> AttributeValue {
+    AttributeValue::N(n.to_string())
+}
+
+pub fn keys_of_contract(id: &str) -> String {
+    shared::store::keys::contract_pk(shared::domain::ContractId::parse(id).expect("a contract id"))
 }
 
 #[tokio::test]
