@@ -51,3 +51,118 @@ pub fn check(items: Vec<Item>, settings: &Settings) -> Report {
         violations,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use shared::domain::{AuditRecord, Bid, Entity, Job, JobId, JobStatus, NewJob, UserId};
+    use shared::store::keys::{self, IndexKeys, Row};
+
+    fn item<T: serde::Serialize>(pk: String, sk: String, index: IndexKeys, body: &T) -> Item {
+        serde_dynamo::to_item(Row {
+            pk,
+            sk,
+            index,
+            body,
+        })
+        .unwrap()
+    }
+
+    fn job(now: Timestamp) -> Job {
+        NewJob::parse(
+            json!({"title": "t", "budget_cents": 5})
+                .as_object()
+                .unwrap(),
+            now,
+        )
+        .unwrap()
+        .into_job(JobId::generate(), UserId::parse("owner").unwrap(), now)
+    }
+
+    fn record(
+        job: &Job,
+        entity: Entity,
+        id: String,
+        from: Option<&str>,
+        to: &str,
+        at: Timestamp,
+    ) -> Item {
+        let r = AuditRecord::new(entity, id, "x", &job.owner_id, from, to, at);
+        item(
+            keys::job_pk(job.job_id),
+            keys::event_sk(r.event_id),
+            IndexKeys::default(),
+            &r,
+        )
+    }
+
+    /// A job, one pending application and their first records, `at` apart.
+    fn table(job: &Job, at: [Timestamp; 2]) -> Vec<Item> {
+        let bid = Bid::parse(json!({"bid_cents": 5}).as_object().unwrap()).unwrap();
+        let a = bid.into_application(job.job_id, UserId::parse("f").unwrap(), at[1]);
+        let index = IndexKeys {
+            gsi1pk: Some(keys::freelancer_applications(&a.freelancer_id)),
+            gsi1sk: Some(keys::by_creation(a.created_at, a.application_id)),
+            ..IndexKeys::default()
+        };
+        let application_sk = keys::application_sk(a.application_id);
+        vec![
+            item(
+                keys::job_pk(job.job_id),
+                keys::JOB_SK.into(),
+                IndexKeys::for_job(job),
+                job,
+            ),
+            item(keys::job_pk(job.job_id), application_sk, index, &a),
+            record(
+                job,
+                Entity::Job,
+                job.job_id.to_string(),
+                None,
+                "open",
+                at[0],
+            ),
+            record(
+                job,
+                Entity::Application,
+                a.application_id.to_string(),
+                None,
+                "pending",
+                at[1],
+            ),
+        ]
+    }
+
+    #[test]
+    fn an_application_listed_after_its_job_closed_breaks_the_order() {
+        let t0 = shared::time::now();
+        let mut j = job(t0);
+        j.status = JobStatus::Cancelled;
+        let mut items = table(&j, [t0, t0 + Duration::seconds(2)]);
+        let cancel = Duration::seconds(1);
+        items.push(record(
+            &j,
+            Entity::Job,
+            j.job_id.to_string(),
+            Some("open"),
+            "cancelled",
+            t0 + cancel,
+        ));
+        let report = check(items, &Settings::at(t0 + Duration::seconds(3)));
+        let checks: Vec<Check> = report.violations.iter().map(|v| v.check).collect();
+        assert_eq!(checks, [Check::TrailOrder], "{report}");
+    }
+
+    #[test]
+    fn a_deadline_moved_back_by_hand_counts_from_the_jobs_last_write() {
+        let t0 = shared::time::now();
+        let mut j = job(t0);
+        j.expires_at = t0 - Duration::days(365);
+        let items = table(&j, [t0, t0]);
+        assert!(check(items.clone(), &Settings::at(t0 + Duration::minutes(4))).is_clean());
+        let late = check(items, &Settings::at(t0 + Duration::minutes(6)));
+        let checks: Vec<Check> = late.violations.iter().map(|v| v.check).collect();
+        assert_eq!(checks, [Check::PendingAfterClose], "{late}");
+    }
+}
