@@ -5,6 +5,7 @@ use crate::items::Item;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::Credentials;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -60,18 +61,30 @@ async fn read_segment(
             .set_exclusive_start_key(start)
             .send()
             .await
-            .map_err(|e| {
-                format!(
-                    "scan of {table}: {}",
-                    aws_sdk_dynamodb::error::DisplayErrorContext(e)
-                )
-            })?;
+            .map_err(|e| failed(&format!("scan of {table}"), &e))?;
         items.extend(out.items.unwrap_or_default());
         start = out.last_evaluated_key;
         if start.is_none() {
             return Ok(items);
         }
     }
+}
+
+/// The error's code and message: the whole response would be noise.
+fn failed<E, R>(what: &str, e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> BoxError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    match e.as_service_error() {
+        Some(service) => format!(
+            "{what}: {}: {}",
+            service.code().unwrap_or("error"),
+            service.message().unwrap_or_default()
+        ),
+        None => format!("{what}: {}", shared::telemetry::error_chain(e)),
+    }
+    .into()
 }
 
 /// Names of the tables that start with `prefix`, in name order.
@@ -84,12 +97,7 @@ pub async fn list_tables(client: &Client, prefix: &str) -> Result<Vec<String>, B
             .set_exclusive_start_table_name(start)
             .send()
             .await
-            .map_err(|e| {
-                format!(
-                    "list tables: {}",
-                    aws_sdk_dynamodb::error::DisplayErrorContext(e)
-                )
-            })?;
+            .map_err(|e| failed("list tables", &e))?;
         names.extend(
             out.table_names
                 .unwrap_or_default()
