@@ -6,11 +6,12 @@ PORT ?= 3000
 DYNAMODB_PORT ?= 8000
 SQS_PORT ?= 9324
 
-.PHONY: dev test deps lint token clean help
+.PHONY: dev test audit deps lint token clean help
 
 help:
 	@echo "make dev    - DynamoDB Local + the local API gateway on http://127.0.0.1:$(PORT), with demo data"
 	@echo "make test   - formatting, lints, cfn-lint and every test against DynamoDB Local"
+	@echo "make audit  - check the invariants of the local table (TABLE_NAME alone: a real one, read-only)"
 	@echo "make token USER_ID=alice - print a local token for a user"
 
 deps:
@@ -26,6 +27,11 @@ lint: deps
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	.venv/bin/cfn-lint template.yaml
+
+# Against `make dev`'s DynamoDB Local unless TABLE_NAME is set without DYNAMODB_ENDPOINT:
+# then the real table, with the ambient AWS credentials, read-only. AUDIT_ARGS adds flags.
+audit:
+	@cargo run -q -p audit -- $(AUDIT_ARGS)
 
 token:
 	@cargo run -q -p local-gateway -- token $(or $(USER_ID),alice)

@@ -6,6 +6,7 @@ mod contracts;
 mod fixtures;
 mod helpers;
 mod hire;
+mod invariants;
 mod jobs;
 mod notifications;
 mod outages;

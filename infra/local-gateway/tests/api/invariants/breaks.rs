@@ -1,0 +1,197 @@
+//! Hiring and delivery invariants broken on purpose, one at a time, by raw writes to a
+//! table the API wrote.
+
+use super::{Fixture, keys_of_contract, number, text};
+use crate::helpers::s;
+use ::audit::Check::*;
+use shared::domain::{ContractId, EventId, JobId};
+use shared::store::keys::{self, Due};
+use shared::time;
+
+fn an_hour_ago() -> time::Timestamp {
+    time::now() - chrono::Duration::hours(1)
+}
+
+#[tokio::test]
+async fn every_break_of_hiring_is_caught_with_its_ids() {
+    let f = Fixture::new().await;
+    let (job, contract) = (keys::JOB_SK, keys::CONTRACT_SK);
+
+    f.set(&format!("JOB#{}", f.job_b), job, &[("openings", number(3))])
+        .await;
+    f.caught(
+        "a filled job with fewer hires than openings",
+        &[
+            (FilledHires, "job", &f.job_b),
+            (TrailOrder, "job", &f.job_b),
+        ],
+    )
+    .await;
+
+    f.set(
+        &format!("JOB#{}", f.job_c),
+        job,
+        &[("hired_count", number(2))],
+    )
+    .await;
+    f.caught(
+        "an open job counting a hire it has not made",
+        &[(HiredCount, "job", &f.job_c)],
+    )
+    .await;
+
+    let extra = ContractId::generate().to_string();
+    let mut copy = f.get(&keys_of_contract(&f.contract_b_erin), contract).await;
+    copy.insert("PK".into(), text(format!("CONTRACT#{extra}")));
+    copy.insert("contract_id".into(), text(&extra));
+    f.put(copy).await;
+    f.caught(
+        "a third contract for two openings",
+        &[
+            (TooManyContracts, "job", &f.job_b),
+            (HiredContracts, "job", &f.job_b),
+            (TrailReplay, "contract", &extra),
+            (Dangling, "contract", &extra),
+            (Dangling, "contract", &extra),
+        ],
+    )
+    .await;
+
+    f.delete(&keys_of_contract(&f.contract_c), contract).await;
+    f.caught(
+        "a hire without its contract",
+        &[
+            (HiredContracts, "application", &f.app_c_frank),
+            (TrailReplay, "contract", &f.contract_c),
+            (Dangling, "contract", &f.contract_c),
+            (Dangling, "contract", &f.contract_c),
+        ],
+    )
+    .await;
+
+    f.set(
+        &keys_of_contract(&f.contract_b_dave),
+        contract,
+        &[("amount_cents", number(1))],
+    )
+    .await;
+    f.caught(
+        "a contract for less than the bid",
+        &[(ContractAmount, "contract", &f.contract_b_dave)],
+    )
+    .await;
+
+    let nowhere = JobId::generate().to_string();
+    f.set(
+        &keys_of_contract(&f.contract_b_dave),
+        contract,
+        &[("job_id", text(&nowhere))],
+    )
+    .await;
+    f.caught(
+        "a contract of a job that does not exist",
+        &[
+            (Dangling, "job", &nowhere),
+            (TrailReplay, "contract", &f.contract_b_dave),
+        ],
+    )
+    .await;
+
+    let application_sk = format!("{}{}", keys::APPLICATION_SK_PREFIX, f.app_c_gina);
+    let mut orphan = f.get(&format!("JOB#{}", f.job_c), &application_sk).await;
+    orphan.insert("PK".into(), text(format!("JOB#{nowhere}")));
+    orphan.insert("job_id".into(), text(&nowhere));
+    f.put(orphan).await;
+    f.caught(
+        "an application of a job that does not exist",
+        &[(Dangling, "job", &nowhere)],
+    )
+    .await;
+
+    let unknown = ContractId::generate();
+    let mut link = crate::helpers::Item::new();
+    link.insert("PK".into(), text("USER#zed"));
+    link.insert("SK".into(), text(keys::contract_link_sk(unknown)));
+    link.insert("contract_id".into(), text(unknown.to_string()));
+    f.put(link).await;
+    f.caught(
+        "a contract link to a contract that does not exist",
+        &[(Dangling, "contract", &unknown.to_string())],
+    )
+    .await;
+    f.done().await;
+}
+
+#[tokio::test]
+async fn every_break_of_delivery_is_caught_with_its_ids() {
+    let f = Fixture::new().await;
+    let job = keys::JOB_SK;
+
+    f.set(
+        &format!("JOB#{}", f.job_e),
+        job,
+        &[("updated_at", text(time::format(an_hour_ago())))],
+    )
+    .await;
+    f.caught(
+        "an applicant of a job cancelled an hour ago, still pending",
+        &[(PendingAfterClose, "application", &f.app_e_ivan)],
+    )
+    .await;
+
+    let expired = an_hour_ago();
+    let job_c = JobId::parse(&f.job_c).unwrap();
+    f.set(
+        &format!("JOB#{}", f.job_c),
+        job,
+        &[
+            ("expires_at", text(time::format(expired))),
+            ("updated_at", text(time::format(expired))),
+            ("DUESK", text(keys::due_at(expired, job_c))),
+        ],
+    )
+    .await;
+    f.caught(
+        "an applicant of a job that expired an hour ago, still pending",
+        &[(PendingAfterClose, "application", &f.app_c_gina)],
+    )
+    .await;
+
+    let outbox = f.app.items_with_sk(keys::OUTBOX_SK).await;
+    let sent = outbox.first().expect("an outbox event");
+    let id = EventId::parse(&s(sent, "event_id")).unwrap();
+    f.set(
+        &keys::outbox_pk(id),
+        keys::OUTBOX_SK,
+        &[
+            ("DUEPK", text(Due::Outbox.pk(id))),
+            ("DUESK", text(keys::due_at(an_hour_ago(), id))),
+        ],
+    )
+    .await;
+    f.caught(
+        "an event due for an hour",
+        &[(StuckOutbox, "event", &id.to_string())],
+    )
+    .await;
+
+    let rejected = f
+        .app
+        .inbox("carol")
+        .await
+        .into_iter()
+        .find(|n| s(n, "type") == "application_rejected")
+        .expect("carol was told");
+    let again = EventId::generate();
+    let mut copy = rejected.clone();
+    copy.insert("SK".into(), text(keys::notification_sk(again)));
+    copy.insert("GSI1SK".into(), text(keys::notification_sk(again)));
+    copy.insert("notification_id".into(), text(again.to_string()));
+    f.put(copy).await;
+    f.caught(
+        "carol told twice of one rejection",
+        &[(DuplicateNotification, "notification", &again.to_string())],
+    )
+    .await;
+    f.done().await;
+}
