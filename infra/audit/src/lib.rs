@@ -56,7 +56,7 @@ pub fn check(items: Vec<Item>, settings: &Settings) -> Report {
 mod tests {
     use super::*;
     use serde_json::json;
-    use shared::domain::{AuditRecord, Bid, Entity, Job, JobId, JobStatus, NewJob, UserId};
+    use shared::domain::{AuditRecord, Bid, Entity, Job, JobId, JobStatus, NewJob, Step, UserId};
     use shared::store::keys::{self, IndexKeys, Row};
 
     fn item<T: serde::Serialize>(pk: String, sk: String, index: IndexKeys, body: &T) -> Item {
@@ -84,11 +84,12 @@ mod tests {
         job: &Job,
         entity: Entity,
         id: String,
-        from: Option<&str>,
-        to: &str,
+        from: Option<&'static str>,
+        to: &'static str,
         at: Timestamp,
     ) -> Item {
-        let r = AuditRecord::new(entity, id, "x", &job.owner_id, from, to, at);
+        let step = Step::new(entity, id, "x", from, to);
+        let r = AuditRecord::trail(&job.owner_id, at, [step]).remove(0);
         item(
             keys::job_pk(job.job_id),
             keys::event_sk(r.event_id),

@@ -5,7 +5,7 @@
 mod breaks;
 mod records;
 
-use crate::contracts::act;
+use crate::fixtures::act;
 use crate::helpers::{Item, TestApp, s, spawn_app, str_of};
 use ::audit::{Check, Report, Settings};
 use aws_sdk_dynamodb::types::AttributeValue;
