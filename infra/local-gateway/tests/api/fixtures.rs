@@ -13,9 +13,10 @@ use aws_smithy_runtime_api::http::{Response, StatusCode};
 use aws_smithy_types::body::SdkBody;
 use futures::future::join_all;
 use serde_json::{Value, json};
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 // Jobs, applications, hires and contracts.
 
@@ -102,12 +103,23 @@ pub async fn act(app: &TestApp, user: &str, contract_id: &str, action: &str) -> 
 // `TransactionConflict`, or passes them through and then answers 500 as if the response had
 // been lost.
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
     /// Cancelled for a conflict, nothing written.
     Conflict,
     /// Committed, but the caller hears a 500: the outcome is unknown to it.
     LostResponse,
+    /// Not sent, and never answered: only the client's timeouts end the call.
+    Hang,
+    /// Not sent; the caller hears a 500.
+    Fail,
+}
+
+/// Which GetItem calls fail, and how: a read whose request body does not contain `unless`.
+#[derive(Debug, Clone)]
+pub struct FailingReads {
+    pub fault: Fault,
+    pub unless: &'static str,
 }
 
 #[derive(Debug, Clone)]
@@ -116,10 +128,39 @@ pub struct FaultInjector {
     fault: Fault,
     /// Faults still to inject.
     pub remaining: Arc<AtomicUsize>,
+    /// Faults to inject first, one per TransactWriteItems call, in order.
+    pub plan: Arc<Mutex<VecDeque<Fault>>>,
     /// TransactWriteItems calls seen, injected or not.
     pub transactions: Arc<AtomicUsize>,
+    /// GetItem calls seen; those to fail while set, and how many were failed.
+    pub reads: Arc<AtomicUsize>,
+    pub failing_reads: Arc<Mutex<Option<FailingReads>>>,
+    pub failed_reads: Arc<AtomicUsize>,
     /// Injected answers wait while this is false: a test holds a transaction in flight.
     pub open: tokio::sync::watch::Sender<bool>,
+}
+
+impl FaultInjector {
+    /// The fault for the next transaction, if any: the plan first, then `remaining`.
+    fn next_fault(&self) -> Option<Fault> {
+        if let Some(planned) = self.plan.lock().unwrap().pop_front() {
+            return Some(planned);
+        }
+        self.remaining
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+            .then_some(self.fault)
+    }
+
+    fn read_fault(&self, request: &HttpRequest) -> Option<Fault> {
+        let failing = self.failing_reads.lock().unwrap().clone()?;
+        let body = request.body().bytes().unwrap_or_default();
+        let spared = String::from_utf8_lossy(body).contains(failing.unless);
+        (!spared).then(|| {
+            self.failed_reads.fetch_add(1, Ordering::SeqCst);
+            failing.fault
+        })
+    }
 }
 
 #[derive(Debug)]
@@ -143,53 +184,60 @@ impl HttpClient for FaultInjector {
 
 impl HttpConnector for ConflictConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let is_transaction = request
+        let target = request
             .headers()
             .get("x-amz-target")
-            .is_some_and(|t| t.ends_with(".TransactWriteItems"));
-        if is_transaction {
+            .unwrap_or_default()
+            .to_owned();
+        let fault = if target.ends_with(".TransactWriteItems") {
             self.state.transactions.fetch_add(1, Ordering::SeqCst);
-            let inject = self
-                .state
-                .remaining
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                .is_ok();
-            if inject {
-                return match self.state.fault {
-                    Fault::Conflict => {
-                        let mut open = self.state.open.subscribe();
-                        HttpConnectorFuture::new(async move {
-                            let _ = open.wait_for(|open| *open).await;
-                            Ok(dynamodb_error(
-                                400,
-                                json!({
-                                    "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
-                                    "message": "Transaction cancelled, please refer cancellation reasons for specific reasons [TransactionConflict, None, None, None, None, None]",
-                                    "CancellationReasons": [
-                                        {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"},
-                                        {"Code": "None"}, {"Code": "None"}, {"Code": "None"}, {"Code": "None"}, {"Code": "None"}
-                                    ]
-                                }),
-                            ))
-                        })
-                    }
-                    Fault::LostResponse => {
-                        let committed = self.inner.call(request);
-                        HttpConnectorFuture::new(async move {
-                            committed.await?;
-                            Ok(dynamodb_error(
-                                500,
-                                json!({
-                                    "__type": "com.amazonaws.dynamodb.v20120810#InternalServerError",
-                                    "message": "Internal server error"
-                                }),
-                            ))
-                        })
-                    }
-                };
+            self.state.next_fault()
+        } else if target.ends_with(".GetItem") {
+            self.state.reads.fetch_add(1, Ordering::SeqCst);
+            self.state.read_fault(&request)
+        } else {
+            None
+        };
+        let Some(fault) = fault else {
+            return self.inner.call(request);
+        };
+        let internal_error = || {
+            dynamodb_error(
+                500,
+                json!({
+                    "__type": "com.amazonaws.dynamodb.v20120810#InternalServerError",
+                    "message": "Internal server error"
+                }),
+            )
+        };
+        match fault {
+            Fault::Conflict => {
+                let mut open = self.state.open.subscribe();
+                HttpConnectorFuture::new(async move {
+                    let _ = open.wait_for(|open| *open).await;
+                    Ok(dynamodb_error(
+                        400,
+                        json!({
+                            "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+                            "message": "Transaction cancelled, please refer cancellation reasons for specific reasons [TransactionConflict, None, None, None, None, None]",
+                            "CancellationReasons": [
+                                {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"},
+                                {"Code": "None"}, {"Code": "None"}, {"Code": "None"}, {"Code": "None"}, {"Code": "None"}
+                            ]
+                        }),
+                    ))
+                })
             }
+            Fault::LostResponse => {
+                let committed = self.inner.call(request);
+                HttpConnectorFuture::new(async move {
+                    committed.await?;
+                    Ok(internal_error())
+                })
+            }
+            Fault::Hang => HttpConnectorFuture::new(std::future::pending()),
+            Fault::Fail => HttpConnectorFuture::ready(Ok(internal_error())),
         }
-        self.inner.call(request)
     }
 }
 
@@ -211,7 +259,11 @@ pub async fn app_with_faults(fault: Fault) -> (TestApp, FaultInjector) {
         fault,
         inner: aws_smithy_http_client::Builder::new().build_http(),
         remaining: Arc::new(AtomicUsize::new(0)),
+        plan: Arc::default(),
         transactions: Arc::new(AtomicUsize::new(0)),
+        reads: Arc::new(AtomicUsize::new(0)),
+        failing_reads: Arc::default(),
+        failed_reads: Arc::new(AtomicUsize::new(0)),
         open: tokio::sync::watch::Sender::new(true),
     };
     let sdk = shared::app::local_sdk_config(&crate::helpers::dynamodb_endpoint());

@@ -14,5 +14,6 @@ mod outcomes;
 mod races;
 mod runtime_api;
 mod samples;
+mod settling;
 mod sweeps;
 mod wiring;

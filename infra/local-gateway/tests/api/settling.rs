@@ -1,0 +1,176 @@
+//! Changes whose outcome the handler cannot know (answers lost, calls hung, reads failing)
+//! are settled by reading back what they wrote, for every operation, inside the request's
+//! deadline; what cannot be settled is 503, never a guess.
+
+use crate::fixtures::{
+    FailingReads, Fault, FaultInjector, act, app_with_faults, hired_contract, job_with_application,
+};
+use crate::helpers::{Reply, TestApp, str_of};
+use serde_json::json;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// Every read but the job's: what settling a hire reads after the job.
+const ALL_BUT_THE_JOB: &str = r#""SK":{"S":"JOB"}"#;
+
+/// Sends `request` with every TransactWriteItems answer lost (each one committed or
+/// idempotently repeated, as DynamoDB does with the same token).
+async fn with_answers_lost<F: Future<Output = Reply>>(
+    injector: &FaultInjector,
+    request: F,
+) -> Reply {
+    injector.remaining.store(1_000, Ordering::SeqCst);
+    let reply = request.await;
+    injector.remaining.store(0, Ordering::SeqCst);
+    reply
+}
+
+/// How many records of `action` the job's trail holds.
+async fn recorded(app: &TestApp, job_id: &str, action: &str) -> usize {
+    let trail = app
+        .get("alice", &format!("/jobs/{job_id}/events?limit=100"))
+        .await
+        .expect(200);
+    trail["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == action)
+        .count()
+}
+
+/// Before, only a hire was settled: the others answered 503 for a change that committed,
+/// and the client's retry then heard 409 about its own change.
+#[tokio::test]
+async fn every_change_whose_answers_are_lost_is_answered_as_committed_once() {
+    let (app, injector) = app_with_faults(Fault::LostResponse).await;
+
+    let created = with_answers_lost(
+        &injector,
+        app.post(
+            "alice",
+            "/jobs",
+            json!({"title": "Settled", "budget_cents": 100}),
+        ),
+    )
+    .await
+    .expect(201);
+    let job_id = str_of(&created, "job_id");
+    assert_eq!(recorded(&app, &job_id, "created").await, 1);
+
+    let applied = with_answers_lost(
+        &injector,
+        app.post(
+            "bob",
+            &format!("/jobs/{job_id}/applications"),
+            json!({"bid_cents": 90}),
+        ),
+    )
+    .await
+    .expect(201);
+    assert_eq!(applied["status"], "pending");
+    assert_eq!(recorded(&app, &job_id, "applied").await, 1);
+
+    let withdraw = format!(
+        "/jobs/{job_id}/applications/{}/withdraw",
+        str_of(&applied, "application_id")
+    );
+    let withdrawn = with_answers_lost(&injector, app.post("bob", &withdraw, json!({})))
+        .await
+        .expect(200);
+    assert_eq!(withdrawn["status"], "withdrawn");
+    assert_eq!(recorded(&app, &job_id, "withdrawn").await, 1);
+
+    let cancel = format!("/jobs/{job_id}/cancel");
+    let cancelled = with_answers_lost(&injector, app.post("alice", &cancel, json!({})))
+        .await
+        .expect(200);
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(recorded(&app, &job_id, "cancelled").await, 1);
+
+    for terminal in ["release", "refund"] {
+        let (job_id, contract_id) = hired_contract(&app).await;
+        for action in ["fund", terminal] {
+            let reply = with_answers_lost(&injector, act(&app, "alice", &contract_id, action))
+                .await
+                .expect(200);
+            // funded, released, refunded: the state and the trail's word for it.
+            let done = format!("{}ed", action.strip_suffix('e').unwrap_or(action));
+            assert_eq!(reply["status"], done.as_str());
+            assert_eq!(recorded(&app, &job_id, &done).await, 1, "{action}");
+        }
+    }
+}
+
+/// Before, a failed read of the contract counted as "no contract", and the job that the
+/// caller's own hire had filled answered 409 `JOB_NOT_OPEN`.
+#[tokio::test]
+async fn a_hire_whose_outcome_cannot_be_read_back_is_503_never_409() {
+    let (app, injector) = app_with_faults(Fault::LostResponse).await;
+    let (job_id, application_id) = job_with_application(&app).await;
+    *injector.failing_reads.lock().unwrap() = Some(FailingReads {
+        fault: Fault::Fail,
+        unless: ALL_BUT_THE_JOB,
+    });
+
+    let reply = with_answers_lost(&injector, app.hire("alice", &job_id, &application_id)).await;
+
+    reply.expect_problem(503, "SERVICE_UNAVAILABLE");
+    assert!(injector.failed_reads.load(Ordering::SeqCst) > 0);
+    // It did commit: the retry of the client is what tells it so.
+    assert_eq!(app.contracts_of_job(&job_id).await, 1);
+}
+
+/// Before, one counter covered conflicts and unknown outcomes: after a conflict, a lost
+/// answer was never sent again, and an apply that committed answered 503.
+#[tokio::test]
+async fn a_conflict_then_a_lost_answer_still_gets_its_resend() {
+    let (app, injector) = app_with_faults(Fault::LostResponse).await;
+    let job_id = str_of(&app.create_job("alice", json!({})).await, "job_id");
+    // The SDK itself tries a 500 three times; each attempt of the second send commits or
+    // repeats the commit.
+    injector.plan.lock().unwrap().extend([
+        Fault::Conflict,
+        Fault::LostResponse,
+        Fault::LostResponse,
+        Fault::LostResponse,
+    ]);
+    let before = injector.transactions.load(Ordering::SeqCst);
+
+    app.apply(&job_id, "bob", 500).await;
+
+    assert_eq!(
+        injector.transactions.load(Ordering::SeqCst) - before,
+        5,
+        "a conflict, three lost attempts, then the same token once more"
+    );
+    assert_eq!(recorded(&app, &job_id, "applied").await, 1);
+}
+
+/// Before, nothing watched the clock: two hung sends, then a settle of reads that can
+/// each take 2.5 s, after a first read that may have taken as long, run a hire past the
+/// function's 10 s, where the platform kills it and the client sees a raw 5xx for a change
+/// that may have committed. Now a read that cannot end in time is not started.
+#[tokio::test]
+async fn a_hire_that_hangs_answers_503_in_time_and_starts_nothing_it_cannot_finish() {
+    let (app, injector) = app_with_faults(Fault::Hang).await;
+    let (job_id, application_id) = job_with_application(&app).await;
+    injector.remaining.store(1_000, Ordering::SeqCst);
+    let reads = injector.reads.load(Ordering::SeqCst);
+
+    let started = Instant::now();
+    let reply = app.hire("alice", &job_id, &application_id).await;
+    let took = started.elapsed();
+
+    reply.expect_problem(503, "SERVICE_UNAVAILABLE");
+    assert!(
+        took < shared::deadline::DEFAULT_BUDGET - Duration::from_secs(2),
+        "answered after {took:?}"
+    );
+    assert_eq!(
+        injector.reads.load(Ordering::SeqCst) - reads,
+        0,
+        "two sends took half the budget: no time was left to settle"
+    );
+    assert_eq!(app.contracts_of_job(&job_id).await, 0);
+}
