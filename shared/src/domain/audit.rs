@@ -1,4 +1,6 @@
-use super::{EventId, UserId};
+use super::{
+    ApplicationId, ApplicationStatus, ContractId, ContractStatus, EventId, JobId, JobStatus, UserId,
+};
 use crate::time::{self, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +39,46 @@ pub struct Step {
 }
 
 impl Step {
+    pub fn job(id: JobId, action: &'static str, from: Option<JobStatus>, to: JobStatus) -> Self {
+        Self::new(
+            Entity::Job,
+            id,
+            action,
+            from.map(JobStatus::as_str),
+            to.as_str(),
+        )
+    }
+
+    pub fn application(
+        id: ApplicationId,
+        action: &'static str,
+        from: Option<ApplicationStatus>,
+        to: ApplicationStatus,
+    ) -> Self {
+        Self::new(
+            Entity::Application,
+            id,
+            action,
+            from.map(ApplicationStatus::as_str),
+            to.as_str(),
+        )
+    }
+
+    pub fn contract(
+        id: ContractId,
+        action: &'static str,
+        from: Option<ContractStatus>,
+        to: ContractStatus,
+    ) -> Self {
+        Self::new(
+            Entity::Contract,
+            id,
+            action,
+            from.map(ContractStatus::as_str),
+            to.as_str(),
+        )
+    }
+
     pub fn new(
         entity: Entity,
         entity_id: impl ToString,

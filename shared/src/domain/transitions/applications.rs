@@ -5,7 +5,7 @@ use super::jobs::{adopt_job, while_open};
 use crate::domain::audit::Step;
 use crate::domain::change::adopt;
 use crate::domain::{
-    Application, ApplicationStatus, AuditRecord, Bid, Change, Cond, Entity, EventKind, Item, Job,
+    Application, ApplicationStatus, AuditRecord, Bid, Change, Cond, EventKind, Item, Job,
     OutboxEvent, Rejection, Transition, UserId, Write, stamp_after,
 };
 use crate::time::Timestamp;
@@ -27,6 +27,29 @@ fn leaves_pending(after: Application) -> Write {
         Item::Application(after),
         vec![Cond::Status(ApplicationStatus::Pending.as_str())],
     )
+}
+
+/// `pending → to` by `actor` at `stamp`: every way out of `pending` but the hire.
+fn leave_pending(
+    application: &Application,
+    to: ApplicationStatus,
+    action: &'static str,
+    actor: &UserId,
+    stamp: Timestamp,
+) -> Change<Application> {
+    let after = application_after(application, to, stamp);
+    Change::new(application.job_id, after.clone())
+        .write(leaves_pending(after))
+        .record(AuditRecord::trail(
+            actor,
+            stamp,
+            [Step::application(
+                application.application_id,
+                action,
+                Some(ApplicationStatus::Pending),
+                to,
+            )],
+        ))
 }
 
 /// `POST /jobs/{id}/applications`: a pending application on an open job, at most one per
@@ -74,12 +97,11 @@ impl Transition for Apply {
             .record(AuditRecord::trail(
                 &self.freelancer,
                 stamp,
-                [Step::new(
-                    Entity::Application,
+                [Step::application(
                     application.application_id,
                     "applied",
                     None,
-                    application.status.as_str(),
+                    application.status,
                 )],
             ))
             .announce([OutboxEvent::new(
@@ -125,20 +147,13 @@ impl Transition for Withdraw {
         let application = &self.application;
         application.check_may_withdraw(&self.caller)?;
         let stamp = stamp_after(now, application.updated_at);
-        let after = application_after(application, ApplicationStatus::Withdrawn, stamp);
-        Ok(Change::new(application.job_id, after.clone())
-            .write(leaves_pending(after))
-            .record(AuditRecord::trail(
-                &self.caller,
-                stamp,
-                [Step::new(
-                    Entity::Application,
-                    application.application_id,
-                    "withdrawn",
-                    Some(ApplicationStatus::Pending.as_str()),
-                    ApplicationStatus::Withdrawn.as_str(),
-                )],
-            )))
+        Ok(leave_pending(
+            application,
+            ApplicationStatus::Withdrawn,
+            "withdrawn",
+            &self.caller,
+            stamp,
+        ))
     }
 
     fn rebase(&mut self, _index: usize, current: Item) -> Result<(), Rejection> {
@@ -167,21 +182,14 @@ impl Transition for Reject {
             .ok_or(Rejection::ApplicationNotPending(application.status))?;
         // After the change that caused it, so the trail reads the close before its rejections.
         let stamp = stamp_after(now, self.closed.created_at.max(application.updated_at));
-        let after = application_after(application, ApplicationStatus::Rejected, stamp);
-        Ok(Change::new(application.job_id, after.clone())
-            .write(leaves_pending(after))
-            .write(Write::new(Item::Notification(notification)))
-            .record(AuditRecord::trail(
-                &UserId::system(),
-                stamp,
-                [Step::new(
-                    Entity::Application,
-                    application.application_id,
-                    "rejected",
-                    Some(ApplicationStatus::Pending.as_str()),
-                    ApplicationStatus::Rejected.as_str(),
-                )],
-            )))
+        Ok(leave_pending(
+            application,
+            ApplicationStatus::Rejected,
+            "rejected",
+            &UserId::system(),
+            stamp,
+        )
+        .write(Write::new(Item::Notification(notification))))
     }
 
     fn rebase(&mut self, index: usize, current: Item) -> Result<(), Rejection> {

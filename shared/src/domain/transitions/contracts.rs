@@ -4,7 +4,7 @@
 use crate::domain::audit::Step;
 use crate::domain::change::adopt;
 use crate::domain::{
-    AuditRecord, Change, Cond, Contract, ContractAction, ContractStatus, Entity, EventKind, Item,
+    AuditRecord, Change, Cond, Contract, ContractAction, ContractStatus, EventKind, Item,
     OutboxEvent, Rejection, Transition, UserId, Write, stamp_after,
 };
 use crate::time::Timestamp;
@@ -57,12 +57,11 @@ impl Transition for ChangeContract {
             .record(AuditRecord::trail(
                 &self.caller,
                 stamp,
-                [Step::new(
-                    Entity::Contract,
+                [Step::contract(
                     contract.contract_id,
                     self.action.verb(),
-                    Some(from.as_str()),
-                    to.as_str(),
+                    Some(from),
+                    to,
                 )],
             ))
             .announce([changed(&after, stamp)]))
@@ -104,12 +103,11 @@ impl Transition for ExpireContract {
             .record(AuditRecord::trail(
                 &UserId::system(),
                 stamp,
-                [Step::new(
-                    Entity::Contract,
+                [Step::contract(
                     contract.contract_id,
                     "expired",
-                    Some(ContractStatus::Funded.as_str()),
-                    ContractStatus::Expired.as_str(),
+                    Some(ContractStatus::Funded),
+                    ContractStatus::Expired,
                 )],
             ))
             .announce([changed(&after, stamp)]))

@@ -4,9 +4,8 @@
 use super::jobs::{adopt_job, while_open};
 use crate::domain::audit::Step;
 use crate::domain::{
-    Application, ApplicationStatus, AuditRecord, Change, CloseReason, Cond, Contract, Entity,
-    EventKind, Item, Job, JobStatus, OutboxEvent, Rejection, Transition, UserId, Write,
-    stamp_after,
+    Application, ApplicationStatus, AuditRecord, Change, CloseReason, Cond, Contract, EventKind,
+    Item, Job, JobStatus, OutboxEvent, Rejection, Transition, UserId, Write, stamp_after,
 };
 use crate::time::Timestamp;
 use serde::Serialize;
@@ -51,20 +50,13 @@ impl Transition for Hire {
         let contract = Contract::for_hire(job, application, stamp);
 
         let mut steps = vec![
-            Step::new(
-                Entity::Application,
+            Step::application(
                 application.application_id,
                 "hired",
-                Some(ApplicationStatus::Pending.as_str()),
-                ApplicationStatus::Hired.as_str(),
+                Some(ApplicationStatus::Pending),
+                ApplicationStatus::Hired,
             ),
-            Step::new(
-                Entity::Contract,
-                contract.contract_id,
-                "created",
-                None,
-                contract.status.as_str(),
-            ),
+            Step::contract(contract.contract_id, "created", None, contract.status),
         ];
         let mut announce = vec![OutboxEvent::new(
             EventKind::Hired {
@@ -76,12 +68,11 @@ impl Transition for Hire {
             stamp,
         )];
         if job_after.status == JobStatus::Filled {
-            steps.push(Step::new(
-                Entity::Job,
+            steps.push(Step::job(
                 job.job_id,
                 "filled",
-                Some(JobStatus::Open.as_str()),
-                JobStatus::Filled.as_str(),
+                Some(JobStatus::Open),
+                JobStatus::Filled,
             ));
             announce.push(OutboxEvent::new(
                 EventKind::JobClosed {

@@ -3,7 +3,7 @@
 use crate::domain::audit::Step;
 use crate::domain::change::adopt;
 use crate::domain::{
-    AuditRecord, Change, CloseReason, Cond, Entity, EventKind, Item, Job, JobStatus, OutboxEvent,
+    AuditRecord, Change, CloseReason, Cond, EventKind, Item, Job, JobStatus, OutboxEvent,
     Rejection, Transition, UserId, Write, stamp_after,
 };
 use crate::time::Timestamp;
@@ -47,13 +47,7 @@ impl Transition for CreateJob {
             .record(AuditRecord::trail(
                 &job.owner_id,
                 job.created_at,
-                [Step::new(
-                    Entity::Job,
-                    job.job_id,
-                    "created",
-                    None,
-                    job.status.as_str(),
-                )],
+                [Step::job(job.job_id, "created", None, job.status)],
             )))
     }
 
@@ -87,12 +81,11 @@ impl Transition for CancelJob {
             .record(AuditRecord::trail(
                 &self.caller,
                 stamp,
-                [Step::new(
-                    Entity::Job,
+                [Step::job(
                     job.job_id,
                     "cancelled",
-                    Some(JobStatus::Open.as_str()),
-                    JobStatus::Cancelled.as_str(),
+                    Some(JobStatus::Open),
+                    JobStatus::Cancelled,
                 )],
             ))
             .announce([OutboxEvent::new(
@@ -138,12 +131,11 @@ impl Transition for ExpireJob {
             .record(AuditRecord::trail(
                 &UserId::system(),
                 stamp,
-                [Step::new(
-                    Entity::Job,
+                [Step::job(
                     job.job_id,
                     "expired",
-                    Some(JobStatus::Open.as_str()),
-                    JobStatus::Expired.as_str(),
+                    Some(JobStatus::Open),
+                    JobStatus::Expired,
                 )],
             ))
             .announce([
