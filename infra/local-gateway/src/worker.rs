@@ -40,7 +40,9 @@ pub async fn pump_once(
         record.aws_region = Some("us-east-1".into());
         event.records.push(record);
     }
-    let response = shared::handlers::notify(app.clone(), event).await;
+    // The notify function's timeout in template.yaml, as Lambda would give it.
+    let deadline = shared::deadline::Deadline::after(Duration::from_secs(30));
+    let response = shared::handlers::notify(app.until(deadline), event).await;
     let failed: HashSet<String> = response
         .batch_item_failures
         .into_iter()
