@@ -78,11 +78,11 @@ impl CursorCodec {
     }
 
     /// Decodes an optional raw cursor.
-    pub fn start(&self, scope: &str, raw: Option<&str>) -> Result<Option<PageKey>, ApiError> {
+    fn start(&self, scope: &str, raw: Option<&str>) -> Result<Option<PageKey>, ApiError> {
         raw.map(|r| self.decode(scope, r)).transpose()
     }
 
-    pub fn next(&self, scope: &str, key: Option<PageKey>) -> Option<Cursor> {
+    fn next(&self, scope: &str, key: Option<PageKey>) -> Option<Cursor> {
         key.map(|k| self.encode(scope, k))
     }
 }
