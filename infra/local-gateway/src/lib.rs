@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod gateway;
 pub mod resources;
+pub mod round_trips;
 pub mod seed;
 pub mod stack;
 pub mod template;

@@ -5,6 +5,7 @@
 
 use crate::auth::Auth;
 use crate::gateway::{Gateway, GatewayConfig};
+use crate::round_trips::Recorder;
 use crate::template::Template;
 use crate::{resources, seed, worker};
 use shared::App;
@@ -75,6 +76,8 @@ pub struct Options {
     pub sweep_every: Option<Duration>,
     /// Add the demo data to a table this start created.
     pub seed: bool,
+    /// Records every call of the HTTP handlers' clients (and only theirs) here.
+    pub round_trips: Option<Recorder>,
 }
 
 impl Options {
@@ -98,6 +101,7 @@ impl Options {
             pump: false,
             sweep_every: None,
             seed: false,
+            round_trips: None,
         })
     }
 
@@ -174,6 +178,7 @@ impl LocalStack {
             pump,
             sweep_every,
             seed,
+            round_trips,
         } = options;
         let clients = Clients::local(&dynamodb_endpoint, &sqs_endpoint);
         let created = ensure_table(&clients.dynamo, &config.table_name, &template).await?;
@@ -196,6 +201,10 @@ impl LocalStack {
                     sqs: local.sqs,
                 }
             }
+        };
+        let handler_clients = match &round_trips {
+            Some(recorder) => recorder.attach(&handler_clients),
+            None => handler_clients,
         };
         let gateway = Gateway::new(
             handler_clients,
