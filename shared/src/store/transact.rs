@@ -7,7 +7,7 @@ use std::time::Duration;
 
 /// How many times a transaction cancelled by a conflicting one is sent again.
 const CONFLICT_ATTEMPTS: u32 = 6;
-/// How many times a transaction whose outcome is unknown (timeout, 5xx, throttling) is sent,
+/// How many times a transaction whose outcome is unknown (a 5xx, throttling) is sent,
 /// each send already retried by the SDK: a second send is what the SDK's own retries cannot
 /// give, and more would outlast the function's timeout.
 const UNKNOWN_OUTCOME_ATTEMPTS: u32 = 2;
@@ -16,8 +16,11 @@ pub(crate) enum TxError {
     /// A condition failed: one reason per item, in request order, with the old item where
     /// `ReturnValuesOnConditionCheckFailure = ALL_OLD` asked for it.
     Cancelled(Vec<CancellationReason>),
-    /// Timeouts, 5xx or throttling outlasted the resends: it may have committed.
+    /// 5xx or throttling outlasted the resends: it may have committed.
     Unknown(StoreError),
+    /// No answer within the call's budget: it may have committed, and DynamoDB is not
+    /// answering now.
+    TimedOut(StoreError),
     /// Conflicts with other transactions outlasted the retries: nothing was written.
     Starved(StoreError),
     /// It did not commit and will not: a request DynamoDB refused outright.
@@ -39,13 +42,14 @@ impl Store {
     /// because another transaction touched the same items, or while DynamoDB cannot be
     /// reached.
     ///
-    /// A retry after a timeout or a 5xx keeps the `ClientRequestToken`: the first try may
+    /// A resend after a 5xx or throttling keeps the `ClientRequestToken`: the first try may
     /// have committed, and DynamoDB then answers the retry with that success instead of
     /// running it again against conditions the first commit already changed (a committed
     /// hire would otherwise come back as `JOB_NOT_OPEN`). A retry after a cancellation takes
     /// a new token: nothing was written, and the same token would repeat the cancellation.
     ///
-    /// The two are counted apart: a conflict followed by a timeout still gets its resend.
+    /// The two are counted apart: a conflict followed by a lost answer still gets its
+    /// resend.
     /// Nothing is sent that could not end before the deadline.
     pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TxError> {
         let (mut conflicts, mut sends) = (0, 0);
@@ -83,9 +87,15 @@ impl Store {
                 _ => None,
             };
             let Some(reasons) = reasons else {
+                let timed_out = matches!(err, SdkError::TimeoutError(_));
                 let store_err = StoreError::from(err);
                 if !matches!(store_err, StoreError::Unavailable(_)) {
                     return Err(TxError::Store(store_err));
+                }
+                if timed_out {
+                    // The SDK's attempts already filled the call's budget: DynamoDB is not
+                    // answering, and a resend or a read back would wait as long again.
+                    return Err(TxError::TimedOut(store_err));
                 }
                 if sends >= UNKNOWN_OUTCOME_ATTEMPTS {
                     return Err(TxError::Unknown(store_err));

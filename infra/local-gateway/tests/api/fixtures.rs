@@ -17,6 +17,7 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 // Jobs, applications, hires and contracts.
 
@@ -138,6 +139,8 @@ pub struct FaultInjector {
     pub failed_reads: Arc<AtomicUsize>,
     /// Injected answers wait while this is false: a test holds a transaction in flight.
     pub open: tokio::sync::watch::Sender<bool>,
+    /// How long every call takes before it is answered: a slow DynamoDB.
+    pub delay: Arc<Mutex<Duration>>,
 }
 
 impl FaultInjector {
@@ -198,9 +201,23 @@ impl HttpConnector for ConflictConnector {
         } else {
             None
         };
-        let Some(fault) = fault else {
-            return self.inner.call(request);
+        let delay = *self.state.delay.lock().unwrap();
+        let answer = match fault {
+            None => self.inner.call(request),
+            Some(fault) => self.inject(fault, request),
         };
+        if delay.is_zero() {
+            return answer;
+        }
+        HttpConnectorFuture::new(async move {
+            tokio::time::sleep(delay).await;
+            answer.await
+        })
+    }
+}
+
+impl ConflictConnector {
+    fn inject(&self, fault: Fault, request: HttpRequest) -> HttpConnectorFuture {
         let internal_error = || {
             dynamodb_error(
                 500,
@@ -264,6 +281,7 @@ pub async fn app_with_faults(fault: Fault) -> (TestApp, FaultInjector) {
         reads: Arc::new(AtomicUsize::new(0)),
         failing_reads: Arc::default(),
         failed_reads: Arc::new(AtomicUsize::new(0)),
+        delay: Arc::default(),
         open: tokio::sync::watch::Sender::new(true),
     };
     let sdk = shared::app::local_sdk_config(&crate::helpers::dynamodb_endpoint());

@@ -147,15 +147,43 @@ async fn a_conflict_then_a_lost_answer_still_gets_its_resend() {
     assert_eq!(recorded(&app, &job_id, "applied").await, 1);
 }
 
-/// Before, nothing watched the clock: two hung sends, then a settle of reads that can
-/// each take 2.5 s, after a first read that may have taken as long, run a hire past the
-/// function's 10 s, where the platform kills it and the client sees a raw 5xx for a change
-/// that may have committed. Now a read that cannot end in time is not started.
+/// A hung DynamoDB: the transaction's call runs out its 2.5 s budget. The caller hears 503
+/// then, without a resend or a read back that would wait on DynamoDB as long again.
 #[tokio::test]
-async fn a_hire_that_hangs_answers_503_in_time_and_starts_nothing_it_cannot_finish() {
+async fn a_hire_whose_transaction_hangs_answers_503_after_one_call_budget() {
     let (app, injector) = app_with_faults(Fault::Hang).await;
     let (job_id, application_id) = job_with_application(&app).await;
     injector.remaining.store(1_000, Ordering::SeqCst);
+    let (reads, sends) = (
+        injector.reads.load(Ordering::SeqCst),
+        injector.transactions.load(Ordering::SeqCst),
+    );
+
+    let started = Instant::now();
+    let reply = app.hire("alice", &job_id, &application_id).await;
+    let took = started.elapsed();
+
+    reply.expect_problem(503, "SERVICE_UNAVAILABLE");
+    assert!(
+        took < shared::deadline::CALL + Duration::from_millis(1_500),
+        "answered after {took:?}"
+    );
+    assert_eq!(injector.reads.load(Ordering::SeqCst) - reads, 0);
+    // The SDK's own attempts inside the one call, no resend by the store.
+    assert_eq!(injector.transactions.load(Ordering::SeqCst) - sends, 3);
+    assert_eq!(app.contracts_of_job(&job_id).await, 0);
+}
+
+/// Before, nothing watched the clock: a slow DynamoDB that loses answers could run a hire's
+/// read, two sends and a settle of two reads past the function's 10 s, where the platform
+/// kills it and the client sees a raw 5xx for a change that may have committed. Now nothing
+/// is started that cannot end in time: here the settle is skipped and the answer is 503.
+#[tokio::test]
+async fn a_slow_hire_starts_nothing_it_cannot_finish_before_the_deadline() {
+    let (app, injector) = app_with_faults(Fault::Fail).await;
+    let (job_id, application_id) = job_with_application(&app).await;
+    injector.remaining.store(1_000, Ordering::SeqCst);
+    *injector.delay.lock().unwrap() = Duration::from_millis(700);
     let reads = injector.reads.load(Ordering::SeqCst);
 
     let started = Instant::now();
@@ -170,7 +198,7 @@ async fn a_hire_that_hangs_answers_503_in_time_and_starts_nothing_it_cannot_fini
     assert_eq!(
         injector.reads.load(Ordering::SeqCst) - reads,
         0,
-        "two sends took half the budget: no time was left to settle"
+        "a read, two sends of three slow attempts each: no time left to settle"
     );
     assert_eq!(app.contracts_of_job(&job_id).await, 0);
 }
