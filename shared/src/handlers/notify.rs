@@ -5,6 +5,7 @@ use crate::App;
 use crate::domain::OutboxEvent;
 use crate::store::StoreError;
 use crate::telemetry::error_chain;
+use aws_lambda_events::event::dynamodb::EventRecord as StreamRecord;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 
 #[derive(Debug, thiserror::Error)]
@@ -22,9 +23,26 @@ pub struct Applied {
     pub rejected: usize,
 }
 
+/// The outbox event a message carries. EventBridge Pipes sends the table stream's record of
+/// the outbox item's insert, whose new image holds the event's JSON as `body`; the sweeper
+/// re-sends that JSON itself.
+pub fn event_of(message: &str) -> Result<OutboxEvent, NotifyError> {
+    let malformed = |e: &dyn std::fmt::Display| NotifyError::Malformed(e.to_string());
+    let value: serde_json::Value = serde_json::from_str(message).map_err(|e| malformed(&e))?;
+    let event = if value.get("dynamodb").is_some() {
+        let record: StreamRecord = serde_json::from_value(value).map_err(|e| malformed(&e))?;
+        match record.change.new_image.get("body") {
+            Some(serde_dynamo::AttributeValue::S(body)) => serde_json::from_str(body),
+            _ => return Err(malformed(&"a stream record without an outbox body")),
+        }
+    } else {
+        serde_json::from_value(value)
+    };
+    event.map_err(|e| malformed(&e))
+}
+
 pub async fn apply_event(app: &App, body: &str) -> Result<Applied, NotifyError> {
-    let event: OutboxEvent =
-        serde_json::from_str(body).map_err(|e| NotifyError::Malformed(e.to_string()))?;
+    let event = event_of(body)?;
     let mut applied = Applied::default();
     for notification in event.direct_notifications() {
         if app.store.deliver(&notification).await? {
@@ -70,4 +88,54 @@ pub async fn notify(app: App, batch: SqsEvent) -> SqsBatchResponse {
         response.batch_item_failures.push(failure);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{CloseReason, EventKind, JobId};
+    use serde_json::json;
+
+    fn event() -> OutboxEvent {
+        OutboxEvent::new(
+            EventKind::JobClosed {
+                job_id: JobId::generate(),
+                reason: CloseReason::Cancelled,
+            },
+            crate::time::parse("2026-01-01T00:00:00.000Z").unwrap(),
+        )
+    }
+
+    #[test]
+    fn a_message_is_the_pipes_stream_record_or_the_sweepers_event() {
+        let event = event();
+        let body = serde_json::to_string(&event).unwrap();
+        let record = json!({
+            "eventID": "1",
+            "eventName": "INSERT",
+            "eventVersion": "1.1",
+            "eventSource": "aws:dynamodb",
+            "awsRegion": "us-east-1",
+            "dynamodb": {
+                "Keys": {"PK": {"S": format!("OUTBOX#{}", event.event_id)}, "SK": {"S": "OUTBOX"}},
+                "NewImage": {
+                    "PK": {"S": format!("OUTBOX#{}", event.event_id)},
+                    "SK": {"S": "OUTBOX"},
+                    "body": {"S": body}
+                },
+                "SequenceNumber": "100",
+                "SizeBytes": 26,
+                "StreamViewType": "NEW_AND_OLD_IMAGES"
+            },
+            "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2026"
+        });
+        assert_eq!(event_of(&record.to_string()).unwrap(), event);
+        assert_eq!(event_of(&body).unwrap(), event);
+        let without_body = record.to_string().replace("\"body\"", "\"other\"");
+        assert!(matches!(
+            event_of(&without_body),
+            Err(NotifyError::Malformed(_))
+        ));
+        assert!(matches!(event_of("{}"), Err(NotifyError::Malformed(_))));
+    }
 }
