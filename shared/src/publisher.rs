@@ -1,10 +1,9 @@
-//! The event layer: sends committed outbox events to SQS and marks them dispatched.
-//! A failure here never fails the request that committed them; the sweeper re-sends.
+//! The event layer: sends committed outbox events to SQS. A failure here never fails the
+//! request that committed them: they stay due until applied, and the sweeper re-sends.
 
-use crate::deadline::{CALL, Deadline, RESERVE};
+use crate::deadline::{Deadline, RESERVE};
 use crate::domain::{EventId, OutboxEvent};
 use crate::store::{OutboxRow, Store};
-use crate::time::Timestamp;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 
 /// SendMessageBatch takes at most ten entries.
@@ -89,33 +88,16 @@ impl Publisher {
         sent
     }
 
-    /// After a commit: send the events and take the sent ones out of the due index.
+    /// After a commit: send the events. They stay due until `notify` has applied them, so
+    /// whatever is not sent here the sweeper sends later.
     pub async fn publish(&self, store: &Store, events: &[OutboxEvent]) {
         let rows: Vec<OutboxRow> = events
             .iter()
             .filter_map(|e| OutboxRow::of(e).ok())
             .collect();
-        self.send_and_mark(store, &rows, crate::time::now()).await;
-    }
-
-    pub async fn send_and_mark(&self, store: &Store, rows: &[OutboxRow], now: Timestamp) -> usize {
-        let deadline = store.deadline();
-        let sent = self.send(rows, deadline).await;
-        if !sent.is_empty() && !deadline.allows(CALL) {
-            // No time to mark them: they stay due, and the inbox ignores the sweeper's copy.
-            return sent.len();
+        let sent = self.send(&rows, store.deadline()).await;
+        for id in sent {
+            tracing::info!(event_id = %id, "event sent");
         }
-        let marked =
-            futures::future::join_all(sent.iter().map(|id| store.mark_dispatched(*id, now))).await;
-        for (id, result) in sent.iter().zip(marked) {
-            match result {
-                Ok(()) => tracing::info!(event_id = %id, "event dispatched"),
-                // Sent but still due: the sweeper sends it again and the inbox ignores the copy.
-                Err(e) => {
-                    tracing::warn!(event_id = %id, error = %crate::telemetry::error_chain(&e), "could not mark dispatched")
-                }
-            }
-        }
-        sent.len()
     }
 }

@@ -27,6 +27,8 @@ pub enum Check {
     PendingAfterClose,
     /// An outbox event still due long past its redrive window.
     StuckOutbox,
+    /// An outbox event the sweeper parked after sending it too often: never applied.
+    ParkedOutbox,
     /// Two notifications of one type about one subject for one recipient.
     DuplicateNotification,
     /// An entity's records do not chain from nothing to its current status.
@@ -51,6 +53,7 @@ impl Check {
             Self::Dangling => "dangling",
             Self::PendingAfterClose => "pending_after_close",
             Self::StuckOutbox => "stuck_outbox",
+            Self::ParkedOutbox => "parked_outbox",
             Self::DuplicateNotification => "duplicate_notification",
             Self::TrailReplay => "trail_replay",
             Self::TrailTime => "trail_time",

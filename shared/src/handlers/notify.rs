@@ -52,6 +52,11 @@ pub async fn apply_event(app: &App, body: &str) -> Result<Applied, NotifyError> 
     if let Some((job_id, _)) = event.closed_job() {
         applied.rejected = app.store.reject_pending(job_id, &event).await?;
     }
+    // Last: an event is acknowledged only once every write that applies it is done, so
+    // a failure before here leaves it due and the sweeper sends it again.
+    app.store
+        .acknowledge(event.event_id, crate::time::now())
+        .await?;
     tracing::info!(
         event_id = %event.event_id,
         event_type = event.type_name(),

@@ -14,6 +14,19 @@ use serde::Serialize;
 use std::time::{Duration, Instant};
 
 const PAGE: u32 = 25;
+
+/// How many times an event is sent again before it is parked: with the default 60 s delay,
+/// the waits double from 2 to 32 minutes, an hour of retries in all, far past a queue that
+/// is merely backed up and a `notify` that is failing for a while.
+pub const REDRIVES_BEFORE_PARKING: u32 = 5;
+
+/// An event is first sent again `delay` after it was written; after the n-th send it waits
+/// `delay × 2^n`. The due index holds when it was last sent pushed ahead by the rest of
+/// that wait, so one query (`DUESK < now - delay`) finds what is due.
+fn redrive_wait(delay: Duration, attempts: u32) -> chrono::Duration {
+    let delay = chrono::Duration::from_std(delay).unwrap_or_default();
+    delay * ((1 << attempts.min(16)) - 1)
+}
 /// An item is started only with this much time left: every call it makes is itself made
 /// only if it ends before the deadline (the store and the publisher check), so one call and
 /// the answer is the most an item can need to stop cleanly.
@@ -29,6 +42,9 @@ pub struct SweepReport {
     pub skipped: usize,
     /// Due items that could not be read or acted on; they stay due for the next run.
     pub failed: usize,
+    /// Events sent too often without being applied, taken out of the sweeps (see
+    /// [`REDRIVES_BEFORE_PARKING`]).
+    pub parked: usize,
     /// Items read from the due index: what the sweep cost, in reads.
     pub read: usize,
     /// It stopped for time with due work left; the next run continues.
@@ -93,15 +109,26 @@ pub async fn sweep(
                         tally.out_of_time = true;
                         break;
                     }
-                    match app.store.claim_outbox(&row, now).await {
+                    // When the claim is made, not when the sweep started.
+                    let at = time::now().max(now);
+                    if row.attempts >= REDRIVES_BEFORE_PARKING {
+                        tracing::error!(event_id = %row.event_id, attempts = row.attempts, "event parked: sent too often without being applied");
+                        match app.store.park_outbox(&row, at).await {
+                            Ok(true) => tally.parked += 1,
+                            other => tally.count(Due::Outbox, other),
+                        }
+                        continue;
+                    }
+                    let due_again = at + redrive_wait(app.redrive_delay, row.attempts + 1);
+                    match app.store.claim_outbox(&row, at, due_again).await {
                         Ok(true) => claimed.push(row),
                         other => tally.count(Due::Outbox, other),
                     }
                 }
-                let sent = app.publisher.send_and_mark(&app.store, &claimed, now).await;
-                tally.done += sent;
-                // Claimed but not sent: due again after another redrive delay.
-                tally.failed += claimed.len() - sent;
+                let sent = app.publisher.send(&claimed, app.store.deadline()).await;
+                tally.done += sent.len();
+                // Claimed but not sent: due again after its backoff.
+                tally.failed += claimed.len() - sent.len();
                 tally
             },
         )
@@ -113,6 +140,7 @@ pub async fn sweep(
         expired_jobs = report.expired_jobs,
         expired_contracts = report.expired_contracts,
         redriven = report.redriven,
+        parked = report.parked,
         skipped = report.skipped,
         failed = report.failed,
         read = report.read,
@@ -132,6 +160,8 @@ struct Tally {
     skipped: usize,
     /// Could not be acted on; it stays due for the next run.
     failed: usize,
+    /// Events parked.
+    parked: usize,
     /// The time budget ran out within the page.
     out_of_time: bool,
 }
@@ -206,6 +236,7 @@ where
             done += tally.done;
             report.skipped += tally.skipped;
             report.failed += tally.failed;
+            report.parked += tally.parked;
             if tally.out_of_time {
                 return (false, done);
             }
@@ -233,5 +264,25 @@ async fn published<A>(
         }
         Err(StoreError::Rejected(_)) => Ok(false),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redrives_back_off_doubling_and_the_first_comes_after_the_delay() {
+        let delay = Duration::from_secs(60);
+        let minutes = |n| chrono::Duration::minutes(n);
+        // What is added to the claim's time; the query adds the delay itself.
+        let waits: Vec<_> = (1..=REDRIVES_BEFORE_PARKING)
+            .map(|n| redrive_wait(delay, n) + minutes(1))
+            .collect();
+        assert_eq!(
+            waits,
+            [minutes(2), minutes(4), minutes(8), minutes(16), minutes(32)]
+        );
+        assert_eq!(redrive_wait(delay, 0), chrono::Duration::zero());
     }
 }

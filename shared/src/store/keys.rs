@@ -65,6 +65,10 @@ impl Due {
     }
 }
 
+/// Where the sweeper puts an outbox event it has sent too often: in the due index, so the
+/// audit and an operator find them with one Query, but in no partition a sweep reads.
+pub const PARKED_OUTBOX: &str = "DUE#OUTBOX#PARKED";
+
 /// The attributes that fix an item's place in `index` (the table itself when `None`): what
 /// a Query's `ExclusiveStartKey` holds.
 pub fn position_attributes(index: Option<&str>) -> &'static [&'static str] {

@@ -1,11 +1,16 @@
-//! The transactional outbox: events written with the change they announce, then sent to
-//! SQS; until marked dispatched they stay in the sparse due index for the sweeper.
+//! The transactional outbox: events written with the change they announce. An event stays
+//! in the sparse due index until `notify` has applied it (its acknowledgement takes the due
+//! keys away); the sweeper re-sends what is still due, with backoff, and parks an event that
+//! was sent too often.
 
 use super::keys::{self, IndexKeys};
 use super::{Store, StoreError};
 use crate::domain::{EventId, OutboxEvent};
 use crate::time::{self, Timestamp};
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
 use serde::{Deserialize, Serialize};
 
 /// An outbox item: the event as the exact JSON that goes on the queue.
@@ -18,6 +23,12 @@ pub struct OutboxRow {
     /// Due-index sort key as read, so a claim can be conditioned on it.
     #[serde(rename = "DUESK", default, skip_serializing)]
     pub due: Option<String>,
+    /// How often the sweeper has sent it again.
+    #[serde(default)]
+    pub attempts: u32,
+    /// The last sweeper's claim on it, so a claim whose answer was lost knows itself.
+    #[serde(default, skip_serializing)]
+    pub claim: Option<String>,
 }
 
 impl OutboxRow {
@@ -27,6 +38,8 @@ impl OutboxRow {
             body: serde_json::to_string(event).map_err(|e| StoreError::Failed(e.into()))?,
             created_at: event.created_at,
             due: None,
+            attempts: 0,
+            claim: None,
         })
     }
 }
@@ -59,17 +72,23 @@ impl Store {
         )
     }
 
-    /// Takes a sent event out of the due index. Harmless if already taken out.
-    pub async fn mark_dispatched(&self, id: EventId, now: Timestamp) -> Result<(), StoreError> {
+    /// `notify` has applied the event: it leaves the due index, and the table forgets it
+    /// after [`APPLIED_TTL_DAYS`]. Harmless when repeated.
+    pub async fn acknowledge(&self, id: EventId, now: Timestamp) -> Result<(), StoreError> {
+        let forget_at = (now + chrono::Duration::days(APPLIED_TTL_DAYS)).timestamp();
         let result = self
             .client
             .update_item()
             .table_name(self.table())
             .key(keys::PK, AttributeValue::S(keys::outbox_pk(id)))
             .key(keys::SK, AttributeValue::S(keys::OUTBOX_SK.to_owned()))
-            .update_expression("REMOVE DUEPK, DUESK SET dispatched_at = :now")
+            .update_expression(
+                "REMOVE DUEPK, DUESK SET applied_at = if_not_exists(applied_at, :now), \
+                 expires_ttl = :ttl",
+            )
             .condition_expression("attribute_exists(PK)")
             .expression_attribute_values(":now", AttributeValue::S(time::format(now)))
+            .expression_attribute_values(":ttl", AttributeValue::N(forget_at.to_string()))
             .send()
             .await;
         super::error::unless_condition_failed(result)?;
@@ -121,28 +140,116 @@ impl Store {
         Ok(page)
     }
 
-    /// Claims a due event for one sweeper: moves its due time to `now`, on condition that
-    /// nobody moved it since it was read. Of two sweepers, one wins; the event is due again
-    /// after another redrive delay if the winner fails to send it.
-    pub async fn claim_outbox(&self, row: &OutboxRow, now: Timestamp) -> Result<bool, StoreError> {
+    /// Claims a due event for one sweeper: counts the attempt, stamps the claim with `at`
+    /// (when it is made) and moves the event's due time to `due_again`, on condition that
+    /// nobody moved it since it was read. Of two sweepers, one wins. A claim whose answer
+    /// was lost is sent once more; finding its own claim there, it is ours.
+    pub async fn claim_outbox(
+        &self,
+        row: &OutboxRow,
+        at: Timestamp,
+        due_again: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let claim = ulid::Ulid::generate().to_string();
+        let update = "SET DUESK = :next, attempts = :attempts, claimed_at = :at, #claim = :claim";
+        let values = [
+            (
+                ":next",
+                AttributeValue::S(keys::due_at(due_again, row.event_id)),
+            ),
+            (
+                ":attempts",
+                AttributeValue::N((row.attempts + 1).to_string()),
+            ),
+            (":at", AttributeValue::S(time::format(at))),
+            (":claim", AttributeValue::S(claim.clone())),
+        ];
+        self.move_due(row, update, values, Some(&claim)).await
+    }
+
+    /// Takes an event the sweeper has sent too often out of its due partitions and into the
+    /// parked one, where the audit and an operator find it and no sweep sends it again.
+    pub async fn park_outbox(&self, row: &OutboxRow, at: Timestamp) -> Result<bool, StoreError> {
+        let values = [
+            (":parked", AttributeValue::S(keys::PARKED_OUTBOX.to_owned())),
+            (":next", AttributeValue::S(keys::due_at(at, row.event_id))),
+            (":at", AttributeValue::S(time::format(at))),
+        ];
+        self.move_due(
+            row,
+            "SET DUEPK = :parked, DUESK = :next, parked_at = :at",
+            values,
+            None,
+        )
+        .await
+    }
+
+    /// One conditional move of a due event, on its due key as read; sent twice when the
+    /// first answer is lost. With a `claim`, a failed condition that finds that claim on the
+    /// event means the first send committed.
+    async fn move_due<const N: usize>(
+        &self,
+        row: &OutboxRow,
+        update: &str,
+        values: [(&str, AttributeValue); N],
+        claim: Option<&str>,
+    ) -> Result<bool, StoreError> {
         let Some(seen) = &row.due else {
             return Ok(false);
         };
-        let result = self
-            .client
-            .update_item()
-            .table_name(self.table())
-            .key(keys::PK, AttributeValue::S(keys::outbox_pk(row.event_id)))
-            .key(keys::SK, AttributeValue::S(keys::OUTBOX_SK.to_owned()))
-            .update_expression("SET DUESK = :claimed")
-            .condition_expression("DUESK = :seen")
-            .expression_attribute_values(":seen", AttributeValue::S(seen.clone()))
-            .expression_attribute_values(
-                ":claimed",
-                AttributeValue::S(keys::due_at(now, row.event_id)),
-            )
-            .send()
-            .await;
-        Ok(super::error::unless_condition_failed(result)?.is_some())
+        let mut sends = 0;
+        loop {
+            sends += 1;
+            let mut request = self
+                .client
+                .update_item()
+                .table_name(self.table())
+                .key(keys::PK, AttributeValue::S(keys::outbox_pk(row.event_id)))
+                .key(keys::SK, AttributeValue::S(keys::OUTBOX_SK.to_owned()))
+                .update_expression(update)
+                .condition_expression("DUESK = :seen")
+                .expression_attribute_values(":seen", AttributeValue::S(seen.clone()))
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                );
+            if claim.is_some() {
+                request = request.expression_attribute_names("#claim", "claim");
+            }
+            for (name, value) in values.clone() {
+                request = request.expression_attribute_values(name, value);
+            }
+            match request.send().await {
+                Ok(_) => return Ok(true),
+                Err(e) => {
+                    let old_claim = e.as_service_error().and_then(|e| match e {
+                        UpdateItemError::ConditionalCheckFailedException(failed) => {
+                            Some(failed.item().and_then(|i| i.get("claim")).cloned())
+                        }
+                        _ => None,
+                    });
+                    match old_claim {
+                        Some(found) => {
+                            let ours = claim.is_some()
+                                && found
+                                    .as_ref()
+                                    .and_then(|v| v.as_s().ok())
+                                    .map(String::as_str)
+                                    == claim;
+                            return Ok(ours);
+                        }
+                        None => {
+                            let error = StoreError::from(e);
+                            if sends >= 2 || !matches!(error, StoreError::Unavailable(_)) {
+                                return Err(error);
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }
+
+/// How long an applied event is kept before DynamoDB's TTL deletes it: long enough to look
+/// into a report of a notification that went wrong.
+pub const APPLIED_TTL_DAYS: i64 = 7;

@@ -6,6 +6,7 @@ use crate::Settings;
 use crate::items::Table;
 use crate::report::{Check, Violation};
 use shared::domain::{ApplicationStatus, Job, JobStatus};
+use shared::store::keys;
 use shared::time::{self, Timestamp};
 use std::collections::BTreeMap;
 
@@ -56,7 +57,16 @@ fn pending_after_close(t: &Table, settings: &Settings, out: &mut Vec<Violation>)
 }
 
 fn stuck_outbox(t: &Table, settings: &Settings, out: &mut Vec<Violation>) {
-    for row in t.outbox.iter().map(|o| &o.value.0) {
+    for o in &t.outbox {
+        let row = &o.value.0;
+        if o.index.duepk.as_deref() == Some(keys::PARKED_OUTBOX) {
+            out.push(Violation::new(
+                Check::ParkedOutbox,
+                [("event", row.event_id.to_string())],
+                format!("parked after {} sends, never applied", row.attempts),
+            ));
+            continue;
+        }
         // Due since the time in its due key (written, or last claimed by a sweeper); a due
         // key that does not read as a time is the index check's to report.
         let Some(due) = row

@@ -76,8 +76,15 @@ fn outbox_expected(actual: &IndexKeys, id: EventId) -> IndexKeys {
         .and_then(|sk| sk.split('#').next())
         .and_then(shared::time::parse);
     let due = actual.duepk.is_some() || actual.duesk.is_some();
+    let parked = actual.duepk.as_deref() == Some(keys::PARKED_OUTBOX);
     IndexKeys {
-        duepk: due.then(|| Due::Outbox.pk(id)),
+        duepk: due.then(|| {
+            if parked {
+                keys::PARKED_OUTBOX.to_owned()
+            } else {
+                Due::Outbox.pk(id)
+            }
+        }),
         // A due key that does not read as a time expects what the sweeper could never match.
         duesk: due.then(|| {
             due_time.map_or_else(

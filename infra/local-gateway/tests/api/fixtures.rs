@@ -131,6 +131,8 @@ pub struct FaultInjector {
     pub remaining: Arc<AtomicUsize>,
     /// Faults to inject first, one per TransactWriteItems call, in order.
     pub plan: Arc<Mutex<VecDeque<Fault>>>,
+    /// Faults for the next UpdateItem calls, in order.
+    pub update_plan: Arc<Mutex<VecDeque<Fault>>>,
     /// TransactWriteItems calls seen, injected or not.
     pub transactions: Arc<AtomicUsize>,
     /// GetItem calls seen; those to fail while set, and how many were failed.
@@ -144,6 +146,16 @@ pub struct FaultInjector {
 }
 
 impl FaultInjector {
+    /// A DynamoDB client, as the Lambdas build it, whose calls go through this injector.
+    pub fn client(&self) -> aws_sdk_dynamodb::Client {
+        let sdk = shared::app::local_sdk_config(&crate::helpers::dynamodb_endpoint());
+        aws_sdk_dynamodb::Client::from_conf(
+            shared::app::dynamodb_config(&sdk)
+                .http_client(self.clone())
+                .build(),
+        )
+    }
+
     /// The fault for the next transaction, if any: the plan first, then `remaining`.
     fn next_fault(&self) -> Option<Fault> {
         if let Some(planned) = self.plan.lock().unwrap().pop_front() {
@@ -195,6 +207,8 @@ impl HttpConnector for ConflictConnector {
         let fault = if target.ends_with(".TransactWriteItems") {
             self.state.transactions.fetch_add(1, Ordering::SeqCst);
             self.state.next_fault()
+        } else if target.ends_with(".UpdateItem") {
+            self.state.update_plan.lock().unwrap().pop_front()
         } else if target.ends_with(".GetItem") {
             self.state.reads.fetch_add(1, Ordering::SeqCst);
             self.state.read_fault(&request)
@@ -277,6 +291,7 @@ pub async fn app_with_faults(fault: Fault) -> (TestApp, FaultInjector) {
         inner: aws_smithy_http_client::Builder::new().build_http(),
         remaining: Arc::new(AtomicUsize::new(0)),
         plan: Arc::default(),
+        update_plan: Arc::default(),
         transactions: Arc::new(AtomicUsize::new(0)),
         reads: Arc::new(AtomicUsize::new(0)),
         failing_reads: Arc::default(),
@@ -284,12 +299,7 @@ pub async fn app_with_faults(fault: Fault) -> (TestApp, FaultInjector) {
         delay: Arc::default(),
         open: tokio::sync::watch::Sender::new(true),
     };
-    let sdk = shared::app::local_sdk_config(&crate::helpers::dynamodb_endpoint());
-    let client = aws_sdk_dynamodb::Client::from_conf(
-        shared::app::dynamodb_config(&sdk)
-            .http_client(injector.clone())
-            .build(),
-    );
+    let client = injector.client();
     let app = spawn_app_with(|o| o.handler_dynamo = Some(client)).await;
     (app, injector)
 }

@@ -12,6 +12,7 @@ mod notifications;
 mod outages;
 mod outcomes;
 mod races;
+mod redrive;
 mod round_trips;
 mod runtime_api;
 mod samples;

@@ -175,6 +175,21 @@ async fn every_break_of_delivery_is_caught_with_its_ids() {
     )
     .await;
 
+    f.set(
+        &keys::outbox_pk(id),
+        keys::OUTBOX_SK,
+        &[
+            ("DUEPK", text(keys::PARKED_OUTBOX.to_owned())),
+            ("DUESK", text(keys::due_at(time::now(), id))),
+        ],
+    )
+    .await;
+    f.caught(
+        "an event the sweeper parked",
+        &[(ParkedOutbox, "event", &id.to_string())],
+    )
+    .await;
+
     let rejected = f
         .app
         .inbox("carol")
