@@ -5,7 +5,7 @@ use crate::report::{Check, Violation};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Deserialize;
 use shared::domain::{
-    Application, ApplicationId, AuditRecord, Contract, ContractId, EventId, Job, JobId,
+    Application, ApplicationId, AuditRecord, Contract, ContractId, EventId, InboxHead, Job, JobId,
     Notification, OutboxEvent, UserId,
 };
 use shared::store::OutboxRow;
@@ -23,6 +23,7 @@ pub enum Kind {
     Contract,
     ContractLink,
     Notification,
+    InboxHead,
     Outbox,
     Unknown,
 }
@@ -37,6 +38,7 @@ impl Kind {
             Self::Contract => "contract",
             Self::ContractLink => "contract link",
             Self::Notification => "notification",
+            Self::InboxHead => "inbox head",
             Self::Outbox => "outbox event",
             Self::Unknown => "unknown",
         }
@@ -74,6 +76,7 @@ pub struct Table {
     pub contracts: BTreeMap<ContractId, Stored<Contract>>,
     pub links: Vec<(UserId, Link)>,
     pub notifications: Vec<Stored<Notification>>,
+    pub inbox_heads: Vec<InboxHead>,
     pub outbox: Vec<Stored<(OutboxRow, OutboxEvent)>>,
 }
 
@@ -224,6 +227,14 @@ impl Table {
                     Ok(())
                 });
                 return (Kind::ContractLink, outcome);
+            }
+            if sk == keys::INBOX_HEAD_SK {
+                let outcome = parse::<InboxHead>(item).and_then(|head| {
+                    keyed(pk == keys::user_pk(&head.user_id))?;
+                    self.inbox_heads.push(head);
+                    Ok(())
+                });
+                return (Kind::InboxHead, outcome);
             }
             if sk.starts_with(keys::NOTIFICATION_SK_PREFIX) {
                 let outcome = parse::<Notification>(item).and_then(|n| {

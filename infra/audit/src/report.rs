@@ -31,6 +31,8 @@ pub enum Check {
     ParkedOutbox,
     /// Two notifications of one type about one subject for one recipient.
     DuplicateNotification,
+    /// An inbox whose positions are not 1, 2, … up to its head, each once.
+    InboxPositions,
     /// An entity's records do not chain from nothing to its current status.
     TrailReplay,
     /// An entity's record goes back in time.
@@ -55,6 +57,7 @@ impl Check {
             Self::StuckOutbox => "stuck_outbox",
             Self::ParkedOutbox => "parked_outbox",
             Self::DuplicateNotification => "duplicate_notification",
+            Self::InboxPositions => "inbox_positions",
             Self::TrailReplay => "trail_replay",
             Self::TrailTime => "trail_time",
             Self::TrailOrder => "trail_order",

@@ -3,8 +3,8 @@
 //! place and knows nothing of the rules that made it.
 
 use super::{
-    Application, ApplicationId, AuditRecord, Contract, ContractId, Job, JobId, Notification,
-    OutboxEvent, Rejection, UserId,
+    Application, ApplicationId, AuditRecord, Contract, ContractId, InboxHead, Job, JobId,
+    Notification, OutboxEvent, Rejection, UserId,
 };
 use crate::time::Timestamp;
 
@@ -26,6 +26,7 @@ pub enum Item {
         contract_id: ContractId,
     },
     Notification(Notification),
+    InboxHead(InboxHead),
 }
 
 /// Takes `current` into `slot` when it is an item of the slot's kind: what a transition
@@ -54,7 +55,7 @@ macro_rules! item_kinds {
     )*};
 }
 
-item_kinds!(Job, Application, Contract, Notification);
+item_kinds!(Job, Application, Contract, Notification, InboxHead);
 
 /// One part of a write's condition; a write holds only if every part does.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,6 +75,8 @@ pub enum Cond {
     LastChangedBefore(Timestamp),
     /// A notification not yet marked read.
     Unread,
+    /// An inbox whose last position is still this one.
+    Delivered(u64),
 }
 
 /// An item after the change, written only if its condition holds.

@@ -20,6 +20,8 @@ pub use contract::{Contract, ContractAction, ContractStatus};
 pub use ids::{ApplicationId, ContractId, EventId, JobId, UserId};
 pub use job::{Description, ExpiresAt, Job, JobStatus, NewJob, Openings, Title};
 pub use money::{Cents, Currency};
-pub use notification::{CloseReason, EventKind, Notification, NotificationType, OutboxEvent};
+pub use notification::{
+    CloseReason, EventKind, InboxHead, Notification, NotificationType, OutboxEvent,
+};
 pub use rejection::Rejection;
 pub use validation::{FieldError, Fields};

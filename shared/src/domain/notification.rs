@@ -83,6 +83,17 @@ pub struct Notification {
     pub contract_id: Option<ContractId>,
     #[serde(with = "time::rfc3339")]
     pub created_at: Timestamp,
+    /// Where it stands in its recipient's inbox: 1 for the first delivered, then one more
+    /// for each, with no gaps, in the order they were delivered.
+    #[serde(default)]
+    pub position: u64,
+}
+
+/// How many notifications a user has been delivered: the last position of their inbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxHead {
+    pub user_id: UserId,
+    pub delivered: u64,
 }
 
 impl OutboxEvent {
@@ -113,6 +124,7 @@ impl OutboxEvent {
             application_id,
             contract_id,
             created_at: self.created_at,
+            position: 0,
         };
         match &self.kind {
             EventKind::ApplicationReceived {
@@ -215,6 +227,7 @@ impl OutboxEvent {
             application_id: Some(application_id),
             contract_id: None,
             created_at: self.created_at,
+            position: 0,
         })
     }
 

@@ -4,11 +4,12 @@ use super::Answer;
 use crate::App;
 use crate::domain::transitions::MarkRead;
 use crate::domain::{EventId, Fields};
-use crate::http::{ApiError, ListQuery, caller, json, path_id, query_param};
+use crate::http::{ApiError, ListQuery, caller, json, list, path_id, query_param};
 use http::StatusCode;
 use lambda_http::Request;
 
-/// `GET /me/notifications?unread=true&limit=&cursor=`
+/// `GET /me/notifications?unread=true&limit=&cursor=`: newest delivered first.
+/// `?after=<position>`: what was delivered after that position, oldest first, to catch up.
 pub async fn list_notifications(app: App, req: Request) -> Answer {
     let user = caller(&req)?;
     let mut fields = Fields::new();
@@ -20,10 +21,31 @@ pub async fn list_notifications(app: App, req: Request) -> Answer {
             Some(_) => Err("must be true or false".to_owned()),
         },
     );
+    let after = fields.check(
+        "after",
+        match query_param(&req, "after") {
+            None => Ok(None),
+            Some(raw) => raw
+                .parse::<u64>()
+                .map(Some)
+                .map_err(|_| "must be a position: an integer of 0 or more".to_owned()),
+        },
+    );
     let page = ListQuery::parse(&req, &mut fields);
-    let (unread, page) = fields
-        .finish(|| Some((unread?, page?)))
+    let (unread, after, page) = fields
+        .finish(|| Some((unread?, after?, page?)))
         .map_err(ApiError::Validation)?;
+    if let Some(after) = after {
+        // Catching up continues from the last position seen, never from a cursor.
+        if page.cursor.is_some() || unread {
+            return Err(ApiError::validation(
+                "after",
+                "takes no cursor and no unread filter: ask again from the last position",
+            ));
+        }
+        let items = app.store.delivered_after(&user, after, page.limit).await?;
+        return Ok(list(&items, None));
+    }
     let listing = app
         .cursors
         .listing(format!("notifications:{user}:unread={unread}"), page)?;

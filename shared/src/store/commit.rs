@@ -79,6 +79,7 @@ fn row(item: &Item) -> Result<Image, StoreError> {
         Item::Application(a) => image(pk, sk, index, a),
         Item::Contract(c) => image(pk, sk, index, c),
         Item::Notification(n) => image(pk, sk, index, n),
+        Item::InboxHead(head) => image(pk, sk, index, head),
         Item::ApplicantGuard { application_id, .. } => image(
             pk,
             sk,
@@ -105,6 +106,7 @@ pub(super) fn decode(like: &Item, image: Image) -> Result<Item, StoreError> {
         Item::Application(_) => Item::Application(serde_dynamo::from_item(image)?),
         Item::Contract(_) => Item::Contract(serde_dynamo::from_item(image)?),
         Item::Notification(_) => Item::Notification(serde_dynamo::from_item(image)?),
+        Item::InboxHead(_) => Item::InboxHead(serde_dynamo::from_item(image)?),
         Item::ApplicantGuard {
             job_id,
             freelancer_id,
@@ -157,6 +159,11 @@ fn condition(when: &[Cond]) -> (String, HashMap<String, String>, Image) {
                     names.insert("#updated".to_owned(), "updated_at".to_owned());
                     values.insert(value.clone(), s(time::format(*at)));
                     format!("#updated < {value}")
+                }
+                Cond::Delivered(n) => {
+                    names.insert("#delivered".to_owned(), "delivered".to_owned());
+                    values.insert(value.clone(), AttributeValue::N(n.to_string()));
+                    format!("#delivered = {value}")
                 }
                 Cond::Unread => {
                     names.insert("#read".to_owned(), "read".to_owned());

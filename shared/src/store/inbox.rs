@@ -1,36 +1,27 @@
 //! The inbox: notifications delivered exactly once per event and recipient, and the
 //! fan-out that rejects a closed job's pending applications.
 
-use super::keys::{self, IndexKeys};
+use super::keys;
 use super::ops::s;
 use super::{Page, PageKey, Store, StoreError};
-use crate::domain::transitions::Reject;
+use crate::domain::transitions::{Deliver, Reject};
 use crate::domain::{
-    Application, ApplicationStatus, EventId, JobId, Notification, OutboxEvent, UserId,
+    Application, ApplicationStatus, EventId, InboxHead, JobId, Notification, OutboxEvent, UserId,
 };
 use futures::StreamExt;
 
 const REJECT_CONCURRENCY: usize = 16;
 
 impl Store {
-    /// Writes `n` unless this recipient already has the notification of this event.
-    /// Returns whether it was new. A plain conditional put: half the cost of a transaction.
+    /// Delivers `n` at the next position of its recipient's inbox, unless they already
+    /// have the notification of this event. Returns whether it was new.
     pub async fn deliver(&self, n: &Notification) -> Result<bool, StoreError> {
-        let item = serde_dynamo::to_item(keys::Row {
-            pk: keys::user_pk(&n.recipient_id),
-            sk: keys::notification_sk(n.notification_id),
-            index: IndexKeys::for_notification(n),
-            body: n,
-        })?;
-        let result = self
-            .client
-            .put_item()
-            .table_name(self.table())
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        Ok(super::error::unless_condition_failed(result)?.is_some())
+        let head = self.inbox_head(&n.recipient_id).await?;
+        Ok(self.run(Deliver::new(n.clone(), head)).await?.answer)
+    }
+
+    async fn inbox_head(&self, user: &UserId) -> Result<Option<InboxHead>, StoreError> {
+        self.get(keys::user_pk(user), keys::INBOX_HEAD_SK).await
     }
 
     /// Rejects every pending application of a closed job and notifies each applicant, one
@@ -80,9 +71,11 @@ impl Store {
         application: Application,
         closed: &OutboxEvent,
     ) -> Result<bool, StoreError> {
+        let head = self.inbox_head(&application.freelancer_id).await?;
         let reject = Reject {
             application,
             closed: closed.clone(),
+            head,
         };
         match self.run(reject).await {
             Ok(_) => Ok(true),
@@ -92,7 +85,8 @@ impl Store {
         }
     }
 
-    /// A user's notifications, newest first; only unread ones when `unread_only`.
+    /// A user's notifications in the order they were delivered, newest first; only unread
+    /// ones when `unread_only`.
     pub async fn notifications(
         &self,
         user: &UserId,
@@ -109,11 +103,44 @@ impl Store {
         } else {
             self.client
                 .query()
-                .key_condition_expression("PK = :pk AND begins_with(SK, :notif)")
-                .expression_attribute_values(":pk", s(keys::user_pk(user)))
-                .expression_attribute_values(":notif", s(keys::NOTIFICATION_SK_PREFIX))
+                .index_name(keys::BOARD_INDEX)
+                .key_condition_expression("GSI2PK = :pk")
+                .expression_attribute_values(":pk", s(keys::inbox(user)))
         };
         self.page(query, limit, start).await
+    }
+
+    /// What was delivered to `user` after position `after`, oldest first, up to `limit`,
+    /// and never past a gap: positions have none, so a missing one is a delivery the index
+    /// does not show yet (it is eventually consistent), and stopping before it is what lets
+    /// a client that asks again from its last position never miss one delivered late.
+    pub async fn delivered_after(
+        &self,
+        user: &UserId,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<Notification>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(self.table())
+            .index_name(keys::BOARD_INDEX)
+            .key_condition_expression("GSI2PK = :pk AND GSI2SK > :after")
+            .expression_attribute_values(":pk", s(keys::inbox(user)))
+            .expression_attribute_values(":after", s(keys::inbox_position(after)))
+            .scan_index_forward(true)
+            .limit(limit as i32)
+            .send()
+            .await?;
+        let mut items = Vec::new();
+        for item in out.items.unwrap_or_default() {
+            let n: Notification = serde_dynamo::from_item(item)?;
+            if n.position != after + items.len() as u64 + 1 {
+                break;
+            }
+            items.push(n);
+        }
+        Ok(items)
     }
 
     /// The recipient's notification; `None` for anyone else.

@@ -193,7 +193,21 @@ pub fn key_of(item: &Item) -> (String, String) {
             (user_pk(party), contract_link_sk(*contract_id))
         }
         Item::Notification(n) => (user_pk(&n.recipient_id), notification_sk(n.notification_id)),
+        Item::InboxHead(head) => (user_pk(&head.user_id), INBOX_HEAD_SK.to_owned()),
     }
+}
+
+/// A user's inbox head: how many notifications they have been delivered.
+pub const INBOX_HEAD_SK: &str = "INBOX";
+
+/// A user's inbox in delivery order (BoardIndex).
+pub fn inbox(user: &UserId) -> String {
+    format!("INBOX#{user}")
+}
+
+/// A position in an inbox, fixed-width so string order is number order.
+pub fn inbox_position(position: u64) -> String {
+    format!("{position:020}")
 }
 
 impl IndexKeys {
@@ -205,7 +219,9 @@ impl IndexKeys {
             Item::Application(a) => Self::for_application(a),
             Item::Contract(c) => Self::for_contract(c),
             Item::Notification(n) => Self::for_notification(n),
-            Item::ApplicantGuard { .. } | Item::ContractLink { .. } => Self::default(),
+            Item::ApplicantGuard { .. } | Item::ContractLink { .. } | Item::InboxHead(_) => {
+                Self::default()
+            }
         }
     }
 
@@ -229,14 +245,15 @@ impl IndexKeys {
         }
     }
 
-    /// Only unread notifications carry a UserIndex key, so `unread=true` reads no read ones.
+    /// Every notification is in its recipient's inbox in delivery order (BoardIndex); only
+    /// unread ones carry a UserIndex key, so `unread=true` reads no read ones.
     pub fn for_notification(n: &Notification) -> Self {
-        if n.read {
-            return Self::default();
-        }
+        let position = inbox_position(n.position);
         Self {
-            gsi1pk: Some(unread(&n.recipient_id)),
-            gsi1sk: Some(notification_sk(n.notification_id)),
+            gsi1pk: (!n.read).then(|| unread(&n.recipient_id)),
+            gsi1sk: (!n.read).then(|| position.clone()),
+            gsi2pk: Some(inbox(&n.recipient_id)),
+            gsi2sk: Some(position),
             ..Self::default()
         }
     }

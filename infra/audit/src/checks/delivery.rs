@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 pub fn check(t: &Table, settings: &Settings, out: &mut Vec<Violation>) {
     pending_after_close(t, settings, out);
     stuck_outbox(t, settings, out);
+    inbox_positions(t, out);
     duplicates(t, out);
 }
 
@@ -119,5 +120,39 @@ fn duplicates(t: &Table, out: &mut Vec<Violation>) {
         v.ids
             .extend(ids.iter().map(|id| ("notification", id.to_string())));
         out.push(v);
+    }
+}
+
+/// Each inbox holds positions 1 to its head's count, each once: deliveries are numbered in
+/// the order they commit, with no gap a client catching up could stop at forever.
+fn inbox_positions(t: &Table, out: &mut Vec<Violation>) {
+    let mut positions: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+    for n in &t.notifications {
+        positions
+            .entry(n.value.recipient_id.as_str())
+            .or_default()
+            .push(n.value.position);
+    }
+    let heads: BTreeMap<&str, u64> = t
+        .inbox_heads
+        .iter()
+        .map(|h| (h.user_id.as_str(), h.delivered))
+        .collect();
+    let users: std::collections::BTreeSet<&str> =
+        positions.keys().chain(heads.keys()).copied().collect();
+    for user in users {
+        let mut held = positions.remove(user).unwrap_or_default();
+        held.sort_unstable();
+        let head = heads.get(user).copied().unwrap_or(0);
+        if held != (1..=head).collect::<Vec<_>>() {
+            out.push(Violation::new(
+                Check::InboxPositions,
+                [("user", user.to_owned())],
+                format!(
+                    "head at {head}, {} notifications, positions not 1..={head} once each",
+                    held.len()
+                ),
+            ));
+        }
     }
 }

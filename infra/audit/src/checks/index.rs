@@ -3,7 +3,7 @@
 
 use crate::items::{Stored, Table};
 use crate::report::{Check, Violation};
-use shared::domain::{ContractStatus, EventId};
+use shared::domain::EventId;
 use shared::store::keys::{self, Due, IndexKeys};
 
 pub fn check(t: &Table, out: &mut Vec<Violation>) {
@@ -13,11 +13,7 @@ pub fn check(t: &Table, out: &mut Vec<Violation>) {
     }
     for a in t.applications.values() {
         let v = &a.value;
-        let expected = IndexKeys {
-            gsi1pk: Some(keys::freelancer_applications(&v.freelancer_id)),
-            gsi1sk: Some(keys::by_creation(v.created_at, v.application_id)),
-            ..IndexKeys::default()
-        };
+        let expected = IndexKeys::for_application(v);
         report(
             out,
             a,
@@ -27,25 +23,12 @@ pub fn check(t: &Table, out: &mut Vec<Violation>) {
     }
     for c in t.contracts.values() {
         let v = &c.value;
-        let funded = v.status == ContractStatus::Funded;
-        let expected = IndexKeys {
-            duepk: funded.then(|| Due::Contract.pk(v.contract_id)),
-            duesk: v
-                .release_deadline
-                .filter(|_| funded)
-                .map(|at| keys::due_at(at, v.contract_id)),
-            ..IndexKeys::default()
-        };
+        let expected = IndexKeys::for_contract(v);
         report(out, c, &expected, [("contract", v.contract_id.to_string())]);
     }
     for n in &t.notifications {
         let v = &n.value;
-        let unread = !v.read;
-        let expected = IndexKeys {
-            gsi1pk: unread.then(|| keys::unread(&v.recipient_id)),
-            gsi1sk: unread.then(|| keys::notification_sk(v.notification_id)),
-            ..IndexKeys::default()
-        };
+        let expected = IndexKeys::for_notification(v);
         report(
             out,
             n,

@@ -319,3 +319,105 @@ async fn a_job_with_three_hundred_applicants_rejects_and_notifies_every_other_on
     assert_eq!(notified, 299);
     assert_eq!(types(&app.inbox("f0").await), ["hired"]);
 }
+
+/// The body of the outbox event announcing `application_id`'s arrival.
+async fn received_body(app: &TestApp, application_id: &str) -> String {
+    outbox_bodies(app)
+        .await
+        .into_iter()
+        .find(|b| b.contains(application_id) && b.contains("application_received"))
+        .expect("the application's announcement")
+}
+
+fn positions(page: &serde_json::Value) -> Vec<u64> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["position"].as_u64().unwrap())
+        .collect()
+}
+
+/// An older event delivered late (a slow fan-out, a redrive) takes the next position, so a
+/// client that catches up from the last position it saw gets it and never skips it.
+#[tokio::test]
+async fn the_inbox_lists_in_delivery_order_and_catches_up_from_a_position() {
+    let app = spawn_app().await;
+    let mut applications = Vec::new();
+    for _ in 0..3 {
+        let job_id = str_of(&app.create_job("alice", json!({})).await, "job_id");
+        applications.push(str_of(
+            &app.apply(&job_id, "bob", 500).await,
+            "application_id",
+        ));
+    }
+    // Delivered newest event first: the oldest arrives last.
+    for application_id in applications.iter().rev() {
+        let body = received_body(&app, application_id).await;
+        shared::handlers::notify(app.app.clone(), sqs_event(&[body])).await;
+    }
+
+    let inbox = app.get("alice", "/me/notifications").await.expect(200);
+    assert_eq!(positions(&inbox), [3, 2, 1], "newest delivered first");
+    assert_eq!(
+        inbox["items"][0]["application_id"], applications[0],
+        "the oldest event, delivered last"
+    );
+    let caught_up = app
+        .get("alice", "/me/notifications?after=1")
+        .await
+        .expect(200);
+    assert_eq!(
+        positions(&caught_up),
+        [2, 3],
+        "oldest first after a position"
+    );
+    assert_eq!(caught_up["items"][1]["application_id"], applications[0]);
+    assert_eq!(caught_up["next_cursor"], serde_json::Value::Null);
+    let none = app
+        .get("alice", "/me/notifications?after=3")
+        .await
+        .expect(200);
+    assert!(positions(&none).is_empty());
+
+    // Delivered again: nothing new, nothing moves.
+    let again = received_body(&app, &applications[0]).await;
+    shared::handlers::notify(app.app.clone(), sqs_event(&[again])).await;
+    let inbox = app.get("alice", "/me/notifications").await.expect(200);
+    assert_eq!(positions(&inbox), [3, 2, 1]);
+
+    for bad in [
+        "after=-1",
+        "after=x",
+        "after=1&unread=true",
+        "after=1&cursor=abc",
+    ] {
+        app.get("alice", &format!("/me/notifications?{bad}"))
+            .await
+            .expect_problem(400, "VALIDATION_FAILED");
+    }
+}
+
+/// Deliveries racing for one inbox each take their own position: 1 to n, none twice.
+#[tokio::test]
+async fn concurrent_deliveries_to_one_inbox_take_gapless_positions() {
+    let app = spawn_app().await;
+    let job_id = str_of(&app.create_job("alice", json!({})).await, "job_id");
+    let applicants = freelancers("f", 20);
+    for name in &applicants {
+        app.apply(&job_id, name, 700).await;
+    }
+    let bodies = outbox_bodies(&app).await;
+    futures::future::join_all(
+        bodies
+            .iter()
+            .map(|b| shared::handlers::notify(app.app.clone(), sqs_event(std::slice::from_ref(b)))),
+    )
+    .await;
+
+    let inbox = app
+        .get("alice", "/me/notifications?after=0&limit=100")
+        .await
+        .expect(200);
+    assert_eq!(positions(&inbox), (1..=20).collect::<Vec<u64>>());
+}

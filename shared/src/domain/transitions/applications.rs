@@ -1,12 +1,13 @@
 //! An application's transitions: applied, withdrawn by its applicant, rejected when its job
 //! closes. (Hired is the hire's: see `hire.rs`.)
 
+use super::inbox::delivery;
 use super::jobs::{adopt_job, while_open};
 use crate::domain::audit::Step;
 use crate::domain::change::adopt;
 use crate::domain::{
-    Application, ApplicationStatus, AuditRecord, Bid, Change, Cond, EventKind, Item, Job,
-    OutboxEvent, Rejection, Transition, UserId, Write, stamp_after,
+    Application, ApplicationStatus, AuditRecord, Bid, Change, Cond, EventKind, InboxHead, Item,
+    Job, OutboxEvent, Rejection, Transition, UserId, Write, stamp_after,
 };
 use crate::time::Timestamp;
 
@@ -162,12 +163,19 @@ impl Transition for Withdraw {
 }
 
 /// A closed job's pending application, rejected by the system with its applicant's
-/// notification in the same write.
+/// notification, delivered at the next position of their inbox, in the same write.
 #[derive(Debug, Clone)]
 pub struct Reject {
     pub application: Application,
     /// The job's closing (a `job_closed` event).
     pub closed: OutboxEvent,
+    /// The applicant's inbox head as read.
+    pub head: Option<InboxHead>,
+}
+
+impl Reject {
+    /// Write 0 is the application; write 1 the inbox head.
+    const HEAD: usize = 1;
 }
 
 impl Transition for Reject {
@@ -182,6 +190,7 @@ impl Transition for Reject {
             .ok_or(Rejection::ApplicationNotPending(application.status))?;
         // After the change that caused it, so the trail reads the close before its rejections.
         let stamp = stamp_after(now, self.closed.created_at.max(application.updated_at));
+        let [head, notification] = delivery(&notification, self.head.as_ref()).1;
         Ok(leave_pending(
             application,
             ApplicationStatus::Rejected,
@@ -189,12 +198,22 @@ impl Transition for Reject {
             &UserId::system(),
             stamp,
         )
-        .write(Write::new(Item::Notification(notification))))
+        .write(head)
+        .write(notification))
     }
 
     fn rebase(&mut self, index: usize, current: Item) -> Result<(), Rejection> {
         match index {
             0 => adopt_application(&mut self.application, current),
+            Self::HEAD => {
+                let mut head = self.head.clone().unwrap_or(InboxHead {
+                    user_id: self.application.freelancer_id.clone(),
+                    delivered: 0,
+                });
+                adopt(&mut head, current);
+                self.head = Some(head);
+                Ok(())
+            }
             // The applicant already has this notification: delivered before.
             _ => Err(Rejection::ApplicationNotPending(
                 ApplicationStatus::Rejected,
@@ -326,16 +345,19 @@ mod tests {
         let reject = Reject {
             application: app.clone(),
             closed: closed.clone(),
+            head: None,
         };
         // A clock behind the close still stamps the rejection after it.
         let change = change(&reject, t0() + ms(50));
         assert_eq!(change.answer.updated_at, t0() + ms(101));
         assert_eq!(change.audit[0].actor_id, UserId::system());
-        match &change.writes[1] {
+        assert_eq!(change.writes[1].when, [Cond::Absent], "the inbox's first");
+        match &change.writes[2] {
             Write {
                 item: Item::Notification(n),
                 when,
             } => {
+                assert_eq!(n.position, 1);
                 assert_eq!(
                     (n.kind, &n.recipient_id, n.notification_id),
                     (
@@ -353,6 +375,7 @@ mod tests {
         let skipped = Reject {
             application: withdrawn,
             closed,
+            head: None,
         };
         assert_eq!(
             refused(&skipped, t0()),

@@ -199,13 +199,36 @@ async fn every_break_of_delivery_is_caught_with_its_ids() {
         .expect("carol was told");
     let again = EventId::generate();
     let mut copy = rejected.clone();
+    // Delivered as a second notification would be: at the inbox's next position.
+    let next = crate::helpers::n(&rejected, "position") + 1;
     copy.insert("SK".into(), text(keys::notification_sk(again)));
-    copy.insert("GSI1SK".into(), text(keys::notification_sk(again)));
     copy.insert("notification_id".into(), text(again.to_string()));
+    copy.insert("position".into(), number(next));
+    for index in ["GSI1SK", "GSI2SK"] {
+        copy.insert(index.into(), text(keys::inbox_position(next as u64)));
+    }
     f.put(copy).await;
+    f.set(
+        &keys::user_pk(&shared::domain::UserId::parse("carol").unwrap()),
+        keys::INBOX_HEAD_SK,
+        &[("delivered", number(next))],
+    )
+    .await;
     f.caught(
         "carol told twice of one rejection",
         &[(DuplicateNotification, "notification", &again.to_string())],
+    )
+    .await;
+
+    f.set(
+        &keys::user_pk(&shared::domain::UserId::parse("carol").unwrap()),
+        keys::INBOX_HEAD_SK,
+        &[("delivered", number(5))],
+    )
+    .await;
+    f.caught(
+        "carol's inbox counts deliveries it does not hold",
+        &[(InboxPositions, "user", "carol")],
     )
     .await;
     f.done().await;
