@@ -9,6 +9,7 @@ mod contracts;
 mod error;
 mod hire;
 mod inbox;
+mod items;
 mod jobs;
 pub mod keys;
 mod ops;
