@@ -4,11 +4,13 @@
 //!   cargo run --release -p local-gateway --example bench -- notify [EVENTS]
 //!   cargo run --release -p local-gateway --example bench -- delay [HIRES]
 //!   cargo run --release -p local-gateway --example bench -- sweep-reads [DISPATCHED] [DUE]
+//!   cargo run --release -p local-gateway --example bench -- load [CLIENTS] [ROUNDS] [FLOWS]
 //!
 //! Needs DYNAMODB_ENDPOINT and SQS_ENDPOINT (DynamoDB Local and the SQS emulator), as
 //! `make test` provides them; see BENCHMARKS.md for how the figures were taken.
 
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use aws_sdk_sqs::types::QueueAttributeName;
 use futures::future::join_all;
 use local_gateway::auth::Auth;
 use local_gateway::{LocalStack, Options};
@@ -17,6 +19,8 @@ use shared::config::Config;
 use shared::domain::{EventKind, JobId, OutboxEvent, UserId};
 use shared::store::{OutboxRow, keys};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -27,6 +31,8 @@ struct Bench {
     auth: Auth,
     app: shared::App,
     dynamo: aws_sdk_dynamodb::Client,
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
     table: String,
     _stack: LocalStack,
 }
@@ -34,6 +40,14 @@ struct Bench {
 /// A fresh table and queue behind a gateway on a free port. With `publish` off, handlers
 /// leave every event in the outbox, as when SQS is down.
 async fn setup(publish: bool, pump: bool) -> Result<Bench, BoxError> {
+    setup_with(|o| {
+        o.publish = publish;
+        o.pump = pump;
+    })
+    .await
+}
+
+async fn setup_with(adjust: impl FnOnce(&mut Options)) -> Result<Bench, BoxError> {
     let table = format!(
         "bench-{}",
         ulid::Ulid::generate().to_string().to_lowercase()
@@ -45,17 +59,14 @@ async fn setup(publish: bool, pump: bool) -> Result<Bench, BoxError> {
         redrive_delay: Duration::from_secs(60),
         release_window: chrono::Duration::days(Config::DEFAULT_RELEASE_WINDOW_DAYS),
     };
-    let stack = LocalStack::start(Options {
-        publish,
-        pump,
-        ..Options::new(
-            std::env::var("DYNAMODB_ENDPOINT")?,
-            std::env::var("SQS_ENDPOINT")?,
-            config,
-            Auth::new("bench-secret-that-is-at-least-32-bytes"),
-        )?
-    })
-    .await?;
+    let mut options = Options::new(
+        std::env::var("DYNAMODB_ENDPOINT")?,
+        std::env::var("SQS_ENDPOINT")?,
+        config,
+        Auth::new("bench-secret-that-is-at-least-32-bytes"),
+    )?;
+    adjust(&mut options);
+    let stack = LocalStack::start(options).await?;
     Ok(Bench {
         base: format!("http://{}", stack.address),
         http: reqwest::Client::builder()
@@ -64,6 +75,8 @@ async fn setup(publish: bool, pump: bool) -> Result<Bench, BoxError> {
         auth: stack.auth.clone(),
         app: stack.app.clone(),
         dynamo: stack.clients.dynamo.clone(),
+        sqs: stack.clients.sqs.clone(),
+        queue_url: stack.queues.url.clone(),
         table,
         _stack: stack,
     })
@@ -133,6 +146,17 @@ impl Bench {
         prefix: &str,
         status: Option<&str>,
     ) -> Result<usize, BoxError> {
+        self.count_where(pk, prefix, status.map(|s| ("status", s)))
+            .await
+    }
+
+    /// Items of a collection under `prefix` whose `attribute` is `value`, when given.
+    async fn count_where(
+        &self,
+        pk: String,
+        prefix: &str,
+        filter: Option<(&str, &str)>,
+    ) -> Result<usize, BoxError> {
         let mut n = 0;
         let mut start = None;
         loop {
@@ -150,11 +174,12 @@ impl Bench {
                 .items()
                 .iter()
                 .filter(|i| {
-                    status.is_none()
-                        || i.get("status")
+                    filter.is_none_or(|(attribute, value)| {
+                        i.get(attribute)
                             .and_then(|v| v.as_s().ok())
                             .map(String::as_str)
-                            == status
+                            == Some(value)
+                    })
                 })
                 .count();
             start = out.last_evaluated_key;
@@ -162,6 +187,34 @@ impl Bench {
                 return Ok(n);
             }
         }
+    }
+
+    /// Visible messages waiting in the events queue.
+    async fn backlog(&self) -> Result<usize, BoxError> {
+        self.queue_attribute(QueueAttributeName::ApproximateNumberOfMessages)
+            .await
+    }
+
+    /// Messages received and neither deleted nor visible again yet.
+    async fn in_flight(&self) -> Result<usize, BoxError> {
+        self.queue_attribute(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .await
+    }
+
+    async fn queue_attribute(&self, name: QueueAttributeName) -> Result<usize, BoxError> {
+        let attributes = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&self.queue_url)
+            .attribute_names(name.clone())
+            .send()
+            .await?
+            .attributes
+            .unwrap_or_default();
+        Ok(attributes
+            .get(&name)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
     }
 }
 
@@ -385,6 +438,305 @@ async fn sweep_reads(dispatched: usize, due: usize) -> Result<(), BoxError> {
     Ok(())
 }
 
+/// What one round of the load benchmark saw.
+#[derive(Default)]
+struct Round {
+    /// Every request's latency, whatever its answer.
+    latencies: Vec<Duration>,
+    completed: usize,
+    /// Flows given up on a retryable 503.
+    abandoned: usize,
+    wall: Duration,
+    backlog_max: usize,
+    backlog_end: usize,
+    /// From a sampled hire's 200 to its `hired` notification in the freelancer's inbox.
+    delays: Vec<Duration>,
+}
+
+struct Load {
+    bench: Bench,
+    rounds: Vec<Mutex<Round>>,
+    /// Answers wrong under any load: neither the one expected nor a retryable 503.
+    wrong: Mutex<Vec<String>>,
+    /// Freelancers whose hire answered 200: each must end with a `hired` notification.
+    hired: Mutex<Vec<String>>,
+    /// Applications answered 201, by owner: each must end as an `application_received`.
+    applied: Mutex<BTreeMap<String, usize>>,
+    backlog_max: AtomicUsize,
+    samplers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+/// One hire in this many has its hire-to-inbox delay sampled: the polling is extra load.
+const DELAY_SAMPLE: usize = 10;
+
+impl Load {
+    /// A request of a flow; `None` ends the flow (a retryable 503, or a wrong answer).
+    async fn step(
+        &self,
+        round: usize,
+        user: &str,
+        path: &str,
+        body: Value,
+        expected: u16,
+    ) -> Option<Value> {
+        let started = Instant::now();
+        let reply = self.bench.post(user, path, body).await;
+        self.rounds[round]
+            .lock()
+            .unwrap()
+            .latencies
+            .push(started.elapsed());
+        match reply {
+            Ok((status, body)) if status == expected => Some(body),
+            Ok((503, _)) => {
+                self.rounds[round].lock().unwrap().abandoned += 1;
+                None
+            }
+            Ok((status, body)) => {
+                let what = format!("POST {path}: {status} {body}");
+                self.wrong.lock().unwrap().push(what);
+                None
+            }
+            Err(e) => {
+                self.wrong.lock().unwrap().push(format!("POST {path}: {e}"));
+                None
+            }
+        }
+    }
+
+    /// Create → apply → hire; `owner` posts, `freelancer` applies and is hired.
+    async fn flow(self: &Arc<Self>, round: usize, owner: &str, freelancer: &str, sample: bool) {
+        let job = self
+            .step(
+                round,
+                owner,
+                "/jobs",
+                json!({"title": "Load", "budget_cents": 100_000}),
+                201,
+            )
+            .await;
+        let Some(job_id) = job.and_then(|j| j["job_id"].as_str().map(str::to_owned)) else {
+            return;
+        };
+        let application = self
+            .step(
+                round,
+                freelancer,
+                &format!("/jobs/{job_id}/applications"),
+                json!({"bid_cents": 1_000}),
+                201,
+            )
+            .await;
+        let Some(application_id) =
+            application.and_then(|a| a["application_id"].as_str().map(str::to_owned))
+        else {
+            return;
+        };
+        *self
+            .applied
+            .lock()
+            .unwrap()
+            .entry(owner.to_owned())
+            .or_default() += 1;
+        let hire = self
+            .step(
+                round,
+                owner,
+                &format!("/jobs/{job_id}/hire"),
+                json!({"application_id": application_id}),
+                200,
+            )
+            .await;
+        if hire.is_none() {
+            return;
+        }
+        let hired_at = Instant::now();
+        self.hired.lock().unwrap().push(freelancer.to_owned());
+        self.rounds[round].lock().unwrap().completed += 1;
+        if sample {
+            let (load, freelancer) = (self.clone(), freelancer.to_owned());
+            let sampler = tokio::spawn(async move {
+                load.sample_delay(round, &freelancer, hired_at).await;
+            });
+            self.samplers.lock().unwrap().push(sampler);
+        }
+    }
+
+    /// Polls the freelancer's inbox every tenth of the time waited so far (at least 5 ms):
+    /// within 10% however long the queue makes it, without a poll every few ms for a backlog.
+    async fn sample_delay(&self, round: usize, freelancer: &str, hired_at: Instant) {
+        while hired_at.elapsed() < Duration::from_secs(600) {
+            if let Ok(inbox) = self.bench.get(freelancer, "/me/notifications").await
+                && inbox["items"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|n| n["type"] == "hired"))
+            {
+                let delay = hired_at.elapsed();
+                self.rounds[round].lock().unwrap().delays.push(delay);
+                return;
+            }
+            let wait = (hired_at.elapsed() / 10).max(Duration::from_millis(5));
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+fn ms(latencies: &[Duration], p: f64) -> String {
+    let mut sorted = latencies.to_vec();
+    sorted.sort();
+    if sorted.is_empty() {
+        "-".into()
+    } else {
+        format!("{:.0}ms", percentile(&sorted, p))
+    }
+}
+
+/// `clients` clients, each running create → apply → hire flows one after another, until a
+/// round's `flows` are done; `rounds` rounds back to back. The stack runs as `make dev`
+/// runs it: the queue fed to `notify` in the background, the sweeper every 10 s.
+async fn load(clients: usize, rounds: usize, flows: usize) -> Result<(), BoxError> {
+    let bench = setup_with(|o| {
+        o.pump = true;
+        o.sweep_every = Some(Duration::from_secs(10));
+        o.config.redrive_delay = Duration::from_secs(30);
+    })
+    .await?;
+    let load = Arc::new(Load {
+        bench,
+        rounds: (0..rounds).map(|_| Mutex::default()).collect(),
+        wrong: Mutex::default(),
+        hired: Mutex::default(),
+        applied: Mutex::default(),
+        backlog_max: AtomicUsize::new(0),
+        samplers: Mutex::default(),
+    });
+    let watcher = {
+        let load = load.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Ok(n) = load.bench.backlog().await {
+                    load.backlog_max.fetch_max(n, Ordering::SeqCst);
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    };
+    for round in 0..rounds {
+        load.backlog_max.store(0, Ordering::SeqCst);
+        let next = Arc::new(AtomicUsize::new(0));
+        let started = Instant::now();
+        let workers: Vec<_> = (0..clients)
+            .map(|client| {
+                let (load, next) = (load.clone(), next.clone());
+                tokio::spawn(async move {
+                    let owner = format!("owner{client}");
+                    loop {
+                        let k = next.fetch_add(1, Ordering::SeqCst);
+                        if k >= flows {
+                            return;
+                        }
+                        let freelancer = format!("r{round}f{k}");
+                        load.flow(round, &owner, &freelancer, k % DELAY_SAMPLE == 0)
+                            .await;
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker.await?;
+        }
+        let wall = started.elapsed();
+        let backlog_end = load.bench.backlog().await?;
+        let mut r = load.rounds[round].lock().unwrap();
+        r.wall = wall;
+        r.backlog_end = backlog_end;
+        r.backlog_max = load.backlog_max.load(Ordering::SeqCst).max(backlog_end);
+        println!(
+            "round {}: {} flows in {:.1}s = {:.1} flows/s, {} abandoned on 503; requests p50={} p99={}; backlog max={} at the end={}",
+            round + 1,
+            r.completed,
+            wall.as_secs_f64(),
+            r.completed as f64 / wall.as_secs_f64(),
+            r.abandoned,
+            ms(&r.latencies, 0.5),
+            ms(&r.latencies, 0.99),
+            r.backlog_max,
+            r.backlog_end,
+        );
+    }
+    watcher.abort();
+
+    let drain_started = Instant::now();
+    let samplers = std::mem::take(&mut *load.samplers.lock().unwrap());
+    for sampler in samplers {
+        sampler.await?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while load.bench.backlog().await? > 0 || load.bench.in_flight().await? > 0 {
+        if Instant::now() > deadline {
+            return Err("the queue never drained".into());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!(
+        "queue drained {:.1}s after the last round",
+        drain_started.elapsed().as_secs_f64()
+    );
+    for (round, r) in load.rounds.iter().enumerate() {
+        let r = r.lock().unwrap();
+        let n = r.delays.len();
+        println!(
+            "round {}: hire→inbox over {n} sampled hires: p50={} p99={} max={}",
+            round + 1,
+            ms(&r.delays, 0.5),
+            ms(&r.delays, 0.99),
+            ms(&r.delays, 1.0),
+        );
+    }
+
+    let mut missing = Vec::new();
+    let hired = load.hired.lock().unwrap().clone();
+    for freelancer in &hired {
+        let user = UserId::parse(freelancer).ok_or("user")?;
+        let n = load
+            .bench
+            .count_where(keys::user_pk(&user), "NOTIF#", Some(("type", "hired")))
+            .await?;
+        if n != 1 {
+            missing.push(format!("{freelancer}: {n} hired notifications"));
+        }
+    }
+    let applied = load.applied.lock().unwrap().clone();
+    for (owner, expected) in &applied {
+        let user = UserId::parse(owner).ok_or("user")?;
+        let n = load
+            .bench
+            .count_where(
+                keys::user_pk(&user),
+                "NOTIF#",
+                Some(("type", "application_received")),
+            )
+            .await?;
+        if n != *expected {
+            missing.push(format!("{owner}: {n} application_received of {expected}"));
+        }
+    }
+    let wrong = load.wrong.lock().unwrap().clone();
+    println!(
+        "outcome: {} hires; inboxes missing a notification: {}; wrong answers: {}",
+        hired.len(),
+        missing.len(),
+        wrong.len()
+    );
+    for line in wrong.iter().chain(&missing).take(20) {
+        println!("  {line}");
+    }
+    if !wrong.is_empty() || !missing.is_empty() {
+        return Err("wrong outcome".into());
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -395,6 +747,7 @@ async fn main() -> Result<(), BoxError> {
         Some("notify") => notify_throughput(arg(1, 1_000)).await,
         Some("delay") => delay(arg(1, 100)).await,
         Some("sweep-reads") => sweep_reads(arg(1, 10_000), arg(2, 100)).await,
-        _ => Err("usage: bench hire-race|notify|delay|sweep-reads [args]".into()),
+        Some("load") => load(arg(1, 16), arg(2, 3), arg(3, 300)).await,
+        _ => Err("usage: bench hire-race|notify|delay|sweep-reads|load [args]".into()),
     }
 }

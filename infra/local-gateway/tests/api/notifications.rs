@@ -421,3 +421,37 @@ async fn concurrent_deliveries_to_one_inbox_take_gapless_positions() {
         .expect(200);
     assert_eq!(positions(&inbox), (1..=20).collect::<Vec<u64>>());
 }
+
+#[tokio::test]
+async fn the_local_pollers_work_a_backlog_several_batches_at_once_and_deliver_each_event_once() {
+    use local_gateway::worker::{QueueConsumer, Scaling, spawn_pollers};
+    let app = spawn_app().await;
+    // Nothing consumes the queue yet: 120 application_received events wait in it.
+    job_with_application_ids(&app, 1, &freelancers("f", 120)).await;
+    assert_eq!(app.queue_depth(&app.queues.url).await, 120);
+
+    let (pollers, stats) = spawn_pollers(
+        QueueConsumer {
+            app: app.app.clone(),
+            sqs: app.sqs.clone(),
+            queue_url: app.queues.url.clone(),
+        },
+        Scaling::LOCAL,
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while app.queue_depth(&app.queues.url).await > 0 || app.inbox("alice").await.len() < 120 {
+        assert!(
+            Instant::now() < deadline,
+            "the backlog was not worked off: {stats:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(stats.peak_in_flight() > 1, "one batch at a time: {stats:?}");
+    assert!(
+        stats.peak_pollers() > Scaling::LOCAL.min,
+        "full receives add pollers: {stats:?}"
+    );
+    assert_eq!(app.inbox("alice").await.len(), 120);
+    assert_eq!(app.queue_depth(&app.queues.dead_letter_url).await, 0);
+    pollers.abort();
+}
