@@ -5,6 +5,7 @@
 //!   cargo run --release -p local-gateway --example bench -- delay [HIRES]
 //!   cargo run --release -p local-gateway --example bench -- sweep-reads [DISPATCHED] [DUE]
 //!   cargo run --release -p local-gateway --example bench -- load [CLIENTS] [ROUNDS] [FLOWS]
+//!   cargo run --release -p local-gateway --example bench -- hire-overhead [HIRES]
 //!
 //! Needs DYNAMODB_ENDPOINT and SQS_ENDPOINT (DynamoDB Local and the SQS emulator), as
 //! `make test` provides them; see BENCHMARKS.md for how the figures were taken.
@@ -737,6 +738,60 @@ async fn load(clients: usize, rounds: usize, flows: usize) -> Result<(), BoxErro
     Ok(())
 }
 
+/// `bench hire-overhead N`: N hires one after another through the local gateway, with the
+/// queue pumped as `make dev` does, against the calls a hire needs (its one read, then its
+/// one transaction) made straight on the same DynamoDB Local through the store. Each pair
+/// runs back to back on fresh one-application jobs, so both see the same machine.
+async fn hire_overhead(hires: usize) -> Result<(), BoxError> {
+    let bench = setup_with(|o| o.pump = true).await?;
+    let owner = UserId::parse("owner").ok_or("user")?;
+    let (mut gateway, mut direct) = (Vec::with_capacity(hires), Vec::with_capacity(hires));
+    for _ in 0..hires {
+        let (job_id, applications) = bench.job_with_applicants(1, 1).await?;
+        let path = format!("/jobs/{job_id}/hire");
+        let started = Instant::now();
+        let (status, _) = bench
+            .post("owner", &path, json!({"application_id": applications[0]}))
+            .await?;
+        gateway.push(started.elapsed());
+        if status != 200 {
+            return Err(format!("hire through the gateway answered {status}").into());
+        }
+
+        let (job_id, applications) = bench.job_with_applicants(1, 1).await?;
+        let (job_id, application_id) = (
+            JobId::parse(&job_id).ok_or("job id")?,
+            shared::domain::ApplicationId::parse(&applications[0]).ok_or("application id")?,
+        );
+        let started = Instant::now();
+        let (job, application) = bench
+            .app
+            .store
+            .job_and_application(job_id, application_id)
+            .await?;
+        let hire = shared::domain::transitions::Hire {
+            job: job.ok_or("no job")?,
+            application: application.ok_or("no application")?,
+            caller: owner.clone(),
+        };
+        bench.app.store.run(hire).await?;
+        direct.push(started.elapsed());
+    }
+    gateway.sort();
+    direct.sort();
+    let ratio = |p| percentile(&gateway, p) / percentile(&direct, p);
+    println!(
+        "hire-overhead over {hires} hires: gateway p50={:.2}ms p99={:.2}ms, direct p50={:.2}ms p99={:.2}ms, ratio p50={:.2} p99={:.2}",
+        percentile(&gateway, 0.5),
+        percentile(&gateway, 0.99),
+        percentile(&direct, 0.5),
+        percentile(&direct, 0.99),
+        ratio(0.5),
+        ratio(0.99),
+    );
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -748,6 +803,9 @@ async fn main() -> Result<(), BoxError> {
         Some("delay") => delay(arg(1, 100)).await,
         Some("sweep-reads") => sweep_reads(arg(1, 10_000), arg(2, 100)).await,
         Some("load") => load(arg(1, 16), arg(2, 3), arg(3, 300)).await,
-        _ => Err("usage: bench hire-race|notify|delay|sweep-reads|load [args]".into()),
+        Some("hire-overhead") => hire_overhead(arg(1, 1_000)).await,
+        _ => {
+            Err("usage: bench hire-race|notify|delay|sweep-reads|load|hire-overhead [args]".into())
+        }
     }
 }
