@@ -150,8 +150,7 @@ impl Store {
         at: Timestamp,
         due_again: Timestamp,
     ) -> Result<bool, StoreError> {
-        let claim = ulid::Ulid::generate().to_string();
-        let update = "SET DUESK = :next, attempts = :attempts, claimed_at = :at, #claim = :claim";
+        let update = "SET DUESK = :next, attempts = :attempts, claimed_at = :at";
         let values = [
             (
                 ":next",
@@ -162,9 +161,8 @@ impl Store {
                 AttributeValue::N((row.attempts + 1).to_string()),
             ),
             (":at", AttributeValue::S(time::format(at))),
-            (":claim", AttributeValue::S(claim.clone())),
         ];
-        self.move_due(row, update, values, Some(&claim)).await
+        self.move_due(row, update, values).await
     }
 
     /// Takes an event the sweeper has sent too often out of its due partitions and into the
@@ -179,24 +177,24 @@ impl Store {
             row,
             "SET DUEPK = :parked, DUESK = :next, parked_at = :at",
             values,
-            None,
         )
         .await
     }
 
-    /// One conditional move of a due event, on its due key as read; sent twice when the
-    /// first answer is lost. With a `claim`, a failed condition that finds that claim on the
-    /// event means the first send committed.
+    /// One conditional move of a due event, on its due key as read, stamped with a claim of
+    /// its own; sent twice when the first answer is lost. A failed condition that finds this
+    /// claim on the event means the first send committed: the move is ours.
     async fn move_due<const N: usize>(
         &self,
         row: &OutboxRow,
         update: &str,
         values: [(&str, AttributeValue); N],
-        claim: Option<&str>,
     ) -> Result<bool, StoreError> {
         let Some(seen) = &row.due else {
             return Ok(false);
         };
+        let claim = ulid::Ulid::generate().to_string();
+        let update = format!("{update}, #claim = :claim");
         let mut sends = 0;
         loop {
             sends += 1;
@@ -206,15 +204,14 @@ impl Store {
                 .table_name(self.table())
                 .key(keys::PK, AttributeValue::S(keys::outbox_pk(row.event_id)))
                 .key(keys::SK, AttributeValue::S(keys::OUTBOX_SK.to_owned()))
-                .update_expression(update)
+                .update_expression(&update)
                 .condition_expression("DUESK = :seen")
+                .expression_attribute_names("#claim", "claim")
                 .expression_attribute_values(":seen", AttributeValue::S(seen.clone()))
+                .expression_attribute_values(":claim", AttributeValue::S(claim.clone()))
                 .return_values_on_condition_check_failure(
                     ReturnValuesOnConditionCheckFailure::AllOld,
                 );
-            if claim.is_some() {
-                request = request.expression_attribute_names("#claim", "claim");
-            }
             for (name, value) in values.clone() {
                 request = request.expression_attribute_values(name, value);
             }
@@ -229,12 +226,7 @@ impl Store {
                     });
                     match old_claim {
                         Some(found) => {
-                            let ours = claim.is_some()
-                                && found
-                                    .as_ref()
-                                    .and_then(|v| v.as_s().ok())
-                                    .map(String::as_str)
-                                    == claim;
+                            let ours = found.as_ref().and_then(|v| v.as_s().ok()) == Some(&claim);
                             return Ok(ours);
                         }
                         None => {
