@@ -175,10 +175,29 @@ async fn add_missing_stream(
     let Some(wanted) = stream_specification(template.table()?)? else {
         return Ok(());
     };
-    if existing.is_some_and(|e| e.stream_enabled && e.stream_view_type == wanted.stream_view_type) {
+    let enabled = existing.filter(|e| e.stream_enabled);
+    if enabled
+        .as_ref()
+        .is_some_and(|e| e.stream_view_type == wanted.stream_view_type)
+    {
         return Ok(());
     }
-    tracing::info!("enabling the table's stream, which the template gained");
+    // A stream's view type cannot change: the old stream goes and a new one comes.
+    if enabled.is_some() {
+        client
+            .update_table()
+            .table_name(table)
+            .stream_specification(
+                StreamSpecification::builder()
+                    .stream_enabled(false)
+                    .build()
+                    .map_err(dynamo)?,
+            )
+            .send()
+            .await
+            .map_err(dynamo)?;
+    }
+    tracing::info!("enabling the table's stream as the template defines it");
     client
         .update_table()
         .table_name(table)

@@ -138,6 +138,23 @@ impl Template {
             .ok_or_else(|| shape("the table has no Properties"))
     }
 
+    /// This template with a table that has no stream.
+    pub fn without_stream(&self) -> Self {
+        let mut root = self.root.clone();
+        let tables = root
+            .get_mut("Resources")
+            .and_then(Value::as_mapping_mut)
+            .into_iter()
+            .flat_map(|m| m.values_mut())
+            .filter(|r| r.get("Type").and_then(Value::as_str) == Some("AWS::DynamoDB::Table"));
+        for table in tables {
+            if let Some(props) = table.get_mut("Properties").and_then(Value::as_mapping_mut) {
+                props.remove("StreamSpecification");
+            }
+        }
+        Self { root }
+    }
+
     /// The `Properties` of the one `AWS::Pipes::Pipe`: the pipe the local gateway plays.
     pub fn pipe(&self) -> Result<&Value, TemplateError> {
         let mut pipes = self.of_type("AWS::Pipes::Pipe");
@@ -256,6 +273,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(more.stream_readers(), 3);
+        let without = template.without_stream();
+        assert!(
+            without
+                .table()
+                .unwrap()
+                .get("StreamSpecification")
+                .is_none()
+        );
+        assert!(without.table().unwrap().get("KeySchema").is_some());
     }
 
     #[test]

@@ -100,6 +100,9 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Options)) -> TestApp {
     .expect("template.yaml loads");
     // A failed message is received again quickly.
     options.visibility_timeout = std::time::Duration::from_secs(1);
+    // Tests that read the stream turn it on: DynamoDB Local's stream writes slow down with
+    // every stream record of every table it holds (see `Options::stream`).
+    options.stream = false;
     adjust(&mut options);
     let stack = LocalStack::start(options)
         .await

@@ -5,9 +5,7 @@
 //! or the sweeper sends is the event alone.
 
 use crate::fixtures::{job_with_application, job_with_application_ids};
-use crate::helpers::{
-    Item, TestApp, dynamodb_endpoint, s, spawn_app, spawn_app_with, sqs_endpoint, str_of,
-};
+use crate::helpers::{Item, TestApp, dynamodb_endpoint, s, spawn_app_with, sqs_endpoint, str_of};
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_dynamodb::types::AttributeValue;
 use local_gateway::template::Template;
@@ -15,6 +13,10 @@ use serde_json::{Value, json};
 use shared::domain::OutboxEvent;
 use shared::handlers::notify::event_of;
 use std::time::{Duration, Instant};
+
+async fn spawn_with_stream() -> TestApp {
+    spawn_app_with(|o| o.stream = true).await
+}
 
 fn from_stream(body: &str) -> bool {
     serde_json::from_str::<Value>(body).is_ok_and(|v| v.get("dynamodb").is_some())
@@ -84,7 +86,7 @@ fn types(inbox: &[Item]) -> Vec<String> {
 
 #[tokio::test]
 async fn a_hires_events_reach_the_queue_as_stream_records_and_notify_applies_them_once() {
-    let app = spawn_app().await;
+    let app = spawn_with_stream().await;
     let (job_id, ids) = job_with_application_ids(&app, 1, &["bob", "carol"]).await;
     app.hire("alice", &job_id, &ids[0]).await.expect(200);
     let written = outbox(&app).await;
@@ -144,7 +146,7 @@ fn fresh_pipe(app: &TestApp) -> local_gateway::pipe::Pipe {
 
 #[tokio::test]
 async fn records_that_are_not_outbox_inserts_are_not_forwarded() {
-    let app = spawn_app().await;
+    let app = spawn_with_stream().await;
     // A job, an application, its guard, audit records and one outbox event; the handler
     // marking it dispatched is an outbox MODIFY.
     let (job_id, application_id) = job_with_application(&app).await;
@@ -212,7 +214,7 @@ async fn records_that_are_not_outbox_inserts_are_not_forwarded() {
 
 #[tokio::test]
 async fn the_pipe_resumes_where_it_stopped_sending_nothing_twice_and_skipping_nothing() {
-    let app = spawn_app().await;
+    let app = spawn_with_stream().await;
     let job_id = str_of(&app.create_job("alice", json!({})).await, "job_id");
     assert_eq!(app.pipe.pipe_once().await.unwrap(), 0);
     let bob = str_of(&app.apply(&job_id, "bob", 1_000).await, "application_id");
@@ -239,7 +241,11 @@ async fn the_pipe_resumes_where_it_stopped_sending_nothing_twice_and_skipping_no
 
 #[tokio::test]
 async fn the_stack_runs_the_pipe_in_the_background_when_asked() {
-    let app = spawn_app_with(|o| o.pipe = true).await;
+    let app = spawn_app_with(|o| {
+        o.stream = true;
+        o.pipe = true;
+    })
+    .await;
     let (job_id, application_id) = job_with_application(&app).await;
     app.hire("alice", &job_id, &application_id)
         .await
@@ -257,6 +263,14 @@ async fn the_stack_runs_the_pipe_in_the_background_when_asked() {
 
 #[tokio::test]
 async fn a_table_kept_from_before_the_stream_gains_it_at_start() {
+    let spec = "      StreamSpecification:\n        StreamViewType: NEW_AND_OLD_IMAGES\n";
+    table_kept_from_an_older_template(&spec.replace("NEW_AND_OLD_IMAGES", "KEYS_ONLY")).await;
+    table_kept_from_an_older_template("").await;
+}
+
+/// Starts a stack on a table made by a template whose stream was `older` instead: the
+/// stream must be the template's, and the pipe must read it.
+async fn table_kept_from_an_older_template(older: &str) {
     let table = format!("test-{}", ulid::Ulid::generate().to_string().to_lowercase());
     let text = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml"),
@@ -264,22 +278,44 @@ async fn a_table_kept_from_before_the_stream_gains_it_at_start() {
     .unwrap();
     let spec = "      StreamSpecification:\n        StreamViewType: NEW_AND_OLD_IMAGES\n";
     assert!(text.contains(spec));
-    let before = Template::parse(&text.replace(spec, "")).unwrap();
+    let before = Template::parse(&text.replace(spec, older)).unwrap();
     let clients = shared::app::Clients::local(&dynamodb_endpoint(), &sqs_endpoint());
     local_gateway::resources::ensure_table(&clients.dynamo, &table, &before)
         .await
         .unwrap();
-    let described = clients
-        .dynamo
-        .describe_table()
-        .table_name(&table)
-        .send()
-        .await
-        .unwrap();
-    assert!(described.table.and_then(|t| t.latest_stream_arn).is_none());
+    let view = |t: Option<aws_sdk_dynamodb::types::TableDescription>| {
+        t.and_then(|t| t.stream_specification)
+            .filter(|s| s.stream_enabled)
+            .and_then(|s| s.stream_view_type)
+            .map(|v| v.as_str().to_owned())
+    };
+    let describe = || clients.dynamo.describe_table().table_name(&table).send();
+    assert_ne!(
+        view(describe().await.unwrap().table).as_deref(),
+        Some("NEW_AND_OLD_IMAGES")
+    );
 
-    let app = spawn_app_with(|o| o.config.table_name = table.clone()).await;
+    let app = spawn_app_with(|o| {
+        o.stream = true;
+        o.config.table_name = table.clone();
+    })
+    .await;
+    assert_eq!(
+        view(describe().await.unwrap().table).as_deref(),
+        Some("NEW_AND_OLD_IMAGES")
+    );
     job_with_application(&app).await;
     assert_eq!(app.pipe_and_drain().await, 1);
     assert_eq!(types(&app.inbox("alice").await), ["application_received"]);
+}
+
+#[tokio::test]
+async fn without_the_stream_the_pipe_has_nothing_to_read_and_says_so() {
+    let app = crate::helpers::spawn_app().await;
+    job_with_application(&app).await;
+    let error = app.pipe.pipe_once().await.unwrap_err();
+    assert!(
+        matches!(error, local_gateway::pipe::PipeError::NoStream(_)),
+        "{error}"
+    );
 }
