@@ -3,7 +3,9 @@
 //! same handler the Lambda runs, against DynamoDB Local.
 
 pub mod auth;
+pub mod filter;
 pub mod gateway;
+pub mod pipe;
 pub mod resources;
 pub mod round_trips;
 pub mod seed;

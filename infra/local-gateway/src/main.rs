@@ -57,7 +57,7 @@ async fn serve() -> Result<(), BoxError> {
         "Health: curl http://{addr}/_local/health   Sweep now: curl -X POST http://{addr}/_local/sweep"
     );
     println!(
-        "Events queue {} (DLQ after {} receives); sweep every {}s",
+        "Events queue {} (DLQ after {} receives), fed by the table's stream through the local pipe; sweep every {}s",
         stack.queues.url,
         stack.queues.max_receive_count,
         sweep_every.as_secs()

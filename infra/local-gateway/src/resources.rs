@@ -4,7 +4,8 @@ use crate::template::{Template, TemplateError};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TimeToLiveSpecification,
 };
 use serde_norway::Value;
 
@@ -26,6 +27,8 @@ pub enum StackError {
     Setting(String),
     #[error("seeding the demo data: {0}")]
     Seed(String),
+    #[error(transparent)]
+    Pipe(#[from] crate::pipe::PipeError),
 }
 
 fn dynamo<E: std::fmt::Debug>(e: E) -> StackError {
@@ -67,7 +70,12 @@ pub async fn ensure_table(
     template: &Template,
 ) -> Result<bool, StackError> {
     if let Ok(existing) = client.describe_table().table_name(table).send().await {
-        add_missing_indexes(client, table, template, existing.table).await?;
+        let existing = existing.table;
+        let stream = existing
+            .as_ref()
+            .and_then(|t| t.stream_specification.clone());
+        add_missing_indexes(client, table, template, existing).await?;
+        add_missing_stream(client, table, template, stream).await?;
         return Ok(false);
     }
     let props = template.table()?;
@@ -80,6 +88,7 @@ pub async fn ensure_table(
         .set_attribute_definitions(Some(attributes))
         .set_key_schema(Some(key_schema(props)?))
         .set_global_secondary_indexes((!indexes.is_empty()).then_some(indexes))
+        .set_stream_specification(stream_specification(props)?)
         .send()
         .await
         .map_err(dynamo)?;
@@ -140,6 +149,63 @@ fn global_indexes(props: &Value) -> Result<Vec<GlobalSecondaryIndex>, StackError
                 .map_err(dynamo)
         })
         .collect()
+}
+
+/// The table's stream as the template declares it (its presence enables it).
+fn stream_specification(props: &Value) -> Result<Option<StreamSpecification>, StackError> {
+    props
+        .get("StreamSpecification")
+        .map(|spec| {
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::from(text(spec, "StreamViewType")?))
+                .build()
+                .map_err(dynamo)
+        })
+        .transpose()
+}
+
+/// A table kept on disk by `make dev` may predate the stream: the local pipe needs it.
+async fn add_missing_stream(
+    client: &Client,
+    table: &str,
+    template: &Template,
+    existing: Option<StreamSpecification>,
+) -> Result<(), StackError> {
+    let Some(wanted) = stream_specification(template.table()?)? else {
+        return Ok(());
+    };
+    let enabled = existing.filter(|e| e.stream_enabled);
+    if enabled
+        .as_ref()
+        .is_some_and(|e| e.stream_view_type == wanted.stream_view_type)
+    {
+        return Ok(());
+    }
+    // A stream's view type cannot change: the old stream goes and a new one comes.
+    if enabled.is_some() {
+        client
+            .update_table()
+            .table_name(table)
+            .stream_specification(
+                StreamSpecification::builder()
+                    .stream_enabled(false)
+                    .build()
+                    .map_err(dynamo)?,
+            )
+            .send()
+            .await
+            .map_err(dynamo)?;
+    }
+    tracing::info!("enabling the table's stream as the template defines it");
+    client
+        .update_table()
+        .table_name(table)
+        .stream_specification(wanted)
+        .send()
+        .await
+        .map_err(dynamo)?;
+    Ok(())
 }
 
 /// A table kept on disk by `make dev` predates indexes added to the template since; add

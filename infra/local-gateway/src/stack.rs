@@ -5,9 +5,10 @@
 
 use crate::auth::Auth;
 use crate::gateway::{Gateway, GatewayConfig};
+use crate::pipe::{Pipe, PipeSettings};
 use crate::round_trips::Recorder;
 use crate::template::Template;
-use crate::{resources, seed, worker};
+use crate::{pipe, resources, seed, worker};
 use shared::App;
 use shared::app::Clients;
 use shared::config::Config;
@@ -72,6 +73,14 @@ pub struct Options {
     /// Feed the queue to `notify` in the background. Off, nothing consumes it unless the
     /// caller does ([`worker::pump_once`]), so table snapshots cannot race a consumer.
     pub pump: bool,
+    /// Create the table with the template's stream. Off only for tests that never read it:
+    /// DynamoDB Local's stream writes slow down with the stream records it holds for other
+    /// tables (measured: a transaction on a new table went from 5 ms to 50 ms after 20,000
+    /// records in another), so a suite of hundreds of tables with streams would crawl.
+    pub stream: bool,
+    /// Play the template's EventBridge Pipe in the background: the table's stream, filtered,
+    /// into the queue. Off, the stream waits for the caller ([`Pipe::pipe_once`]).
+    pub pipe: bool,
     /// Run `sweep` this often in the background.
     pub sweep_every: Option<Duration>,
     /// Add the demo data to a table this start created.
@@ -99,6 +108,8 @@ impl Options {
             handler_sqs_endpoint: None,
             visibility_timeout: Duration::from_secs(5),
             pump: false,
+            stream: true,
+            pipe: false,
             sweep_every: None,
             seed: false,
             round_trips: None,
@@ -123,6 +134,7 @@ impl Options {
                 .try_into()
                 .map_err(|_| StackError::Setting("PORT: not a port".into()))?,
             pump: true,
+            pipe: true,
             sweep_every: Some(Duration::from_secs(number("SWEEP_INTERVAL_SECS", "10")?)),
             seed: true,
             ..Self::new(
@@ -148,6 +160,8 @@ pub struct LocalStack {
     pub auth: Auth,
     /// Whether this start created the table (and seeded it, if asked).
     pub created: bool,
+    /// The local EventBridge Pipe, running in the background or not ([`Options::pipe`]).
+    pub pipe: Pipe,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -176,12 +190,24 @@ impl LocalStack {
             handler_sqs_endpoint,
             visibility_timeout,
             pump,
+            stream,
+            pipe: run_pipe,
             sweep_every,
             seed,
             round_trips,
         } = options;
         let clients = Clients::local(&dynamodb_endpoint, &sqs_endpoint);
-        let created = ensure_table(&clients.dynamo, &config.table_name, &template).await?;
+        if run_pipe && !stream {
+            return Err(StackError::Setting(
+                "the pipe reads the table's stream: it cannot run without it".into(),
+            ));
+        }
+        let table_template = if stream {
+            template.clone()
+        } else {
+            template.without_stream()
+        };
+        let created = ensure_table(&clients.dynamo, &config.table_name, &table_template).await?;
         let queues = resources::ensure_queues(
             &clients.sqs,
             &config.table_name,
@@ -190,6 +216,7 @@ impl LocalStack {
         )
         .await?;
         config.queue_url = publish.then(|| queues.url.clone());
+        let pipe_settings = PipeSettings::from_template(&template)?;
 
         let handler_clients = match (handler_dynamo, handler_sqs_endpoint) {
             (None, None) => clients.clone(),
@@ -236,6 +263,19 @@ impl LocalStack {
                 queues.url.clone(),
             ));
         }
+        let pipe = Pipe::new(
+            clients.dynamo.clone(),
+            aws_sdk_dynamodbstreams::Client::new(&shared::app::local_sdk_config(
+                &dynamodb_endpoint,
+            )),
+            clients.sqs.clone(),
+            &config.table_name,
+            &queues.url,
+            pipe_settings,
+        );
+        if run_pipe {
+            tasks.push(pipe::spawn(pipe.clone()));
+        }
         if let Some(interval) = sweep_every {
             tasks.push(worker::spawn_sweeper(app.clone(), interval));
         }
@@ -247,6 +287,7 @@ impl LocalStack {
             config,
             auth,
             created,
+            pipe,
             tasks,
         })
     }

@@ -137,6 +137,90 @@ impl Template {
             .get("Properties")
             .ok_or_else(|| shape("the table has no Properties"))
     }
+
+    /// This template with a table that has no stream.
+    pub fn without_stream(&self) -> Self {
+        let mut root = self.root.clone();
+        let tables = root
+            .get_mut("Resources")
+            .and_then(Value::as_mapping_mut)
+            .into_iter()
+            .flat_map(|m| m.values_mut())
+            .filter(|r| r.get("Type").and_then(Value::as_str) == Some("AWS::DynamoDB::Table"));
+        for table in tables {
+            if let Some(props) = table.get_mut("Properties").and_then(Value::as_mapping_mut) {
+                props.remove("StreamSpecification");
+            }
+        }
+        Self { root }
+    }
+
+    /// The `Properties` of the one `AWS::Pipes::Pipe`: the pipe the local gateway plays.
+    pub fn pipe(&self) -> Result<&Value, TemplateError> {
+        let mut pipes = self.of_type("AWS::Pipes::Pipe");
+        let (_, pipe) = pipes.next().ok_or_else(|| shape("no AWS::Pipes::Pipe"))?;
+        if pipes.next().is_some() {
+            return Err(shape("more than one AWS::Pipes::Pipe"));
+        }
+        pipe.get("Properties")
+            .ok_or_else(|| shape("the pipe has no Properties"))
+    }
+
+    /// The patterns of the pipe's `FilterCriteria`, as written.
+    pub fn pipe_filter_patterns(&self) -> Result<Vec<&str>, TemplateError> {
+        let filters = self
+            .pipe()?
+            .get("SourceParameters")
+            .and_then(|p| p.get("FilterCriteria"))
+            .and_then(|f| f.get("Filters"))
+            .and_then(Value::as_sequence);
+        filters
+            .into_iter()
+            .flatten()
+            .map(|f| {
+                f.get("Pattern")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| shape("a pipe filter without a Pattern string"))
+            })
+            .collect()
+    }
+
+    /// What reads the table's stream: pipes, event source mappings and SAM `DynamoDB`
+    /// events. DynamoDB serves at most two readers a shard before it throttles them.
+    pub fn stream_readers(&self) -> usize {
+        let is_stream = |v: Option<&Value>| {
+            v.and_then(|v| v.get("Fn::GetAtt").or_else(|| tagged_get_att(v)))
+                .is_some_and(|target| format!("{target:?}").contains("StreamArn"))
+        };
+        let pipes = self
+            .of_type("AWS::Pipes::Pipe")
+            .filter(|(_, p)| is_stream(p.get("Properties").and_then(|p| p.get("Source"))))
+            .count();
+        let mappings = self
+            .of_type("AWS::Lambda::EventSourceMapping")
+            .filter(|(_, m)| is_stream(m.get("Properties").and_then(|p| p.get("EventSourceArn"))))
+            .count();
+        let sam = self
+            .of_type("AWS::Serverless::Function")
+            .flat_map(|(_, f)| {
+                f.get("Properties")
+                    .and_then(|p| p.get("Events"))
+                    .and_then(Value::as_mapping)
+                    .into_iter()
+                    .flat_map(|m| m.values())
+            })
+            .filter(|e| e.get("Type").and_then(Value::as_str) == Some("DynamoDB"))
+            .count();
+        pipes + mappings + sam
+    }
+}
+
+/// `!GetAtt X.Y` as serde_norway reads the short form: a tagged value.
+fn tagged_get_att(v: &Value) -> Option<&Value> {
+    match v {
+        Value::Tagged(t) if t.tag == "GetAtt" => Some(&t.value),
+        _ => None,
+    }
 }
 
 impl Route {
@@ -170,6 +254,35 @@ impl Route {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_table_stream_has_one_reader_the_pipe_and_room_for_one_more() {
+        let template = Template::load_default().unwrap();
+        assert_eq!(template.stream_readers(), 1);
+        assert!(
+            format!("{:?}", template.pipe().unwrap().get("Source")).contains("Table.StreamArn")
+        );
+        let spec = template.table().unwrap().get("StreamSpecification");
+        assert_eq!(
+            spec.and_then(|s| s.get("StreamViewType"))
+                .and_then(Value::as_str),
+            Some("NEW_AND_OLD_IMAGES")
+        );
+        let more = Template::parse(
+            "Resources:\n  P:\n    Type: AWS::Pipes::Pipe\n    Properties:\n      Source: !GetAtt Table.StreamArn\n  M:\n    Type: AWS::Lambda::EventSourceMapping\n    Properties:\n      EventSourceArn: {'Fn::GetAtt': [Table, StreamArn]}\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      Events:\n        S:\n          Type: DynamoDB\n",
+        )
+        .unwrap();
+        assert_eq!(more.stream_readers(), 3);
+        let without = template.without_stream();
+        assert!(
+            without
+                .table()
+                .unwrap()
+                .get("StreamSpecification")
+                .is_none()
+        );
+        assert!(without.table().unwrap().get("KeySchema").is_some());
+    }
 
     #[test]
     fn routes_match_literals_and_capture_parameters() {

@@ -20,6 +20,9 @@ pub struct TestApp {
     pub queues: Queues,
     /// Handlers over working clients, for running `sweep` and `notify` directly.
     pub app: shared::App,
+    /// The local EventBridge Pipe (table stream → queue), driven by hand unless
+    /// `Options::pipe` runs it.
+    pub pipe: local_gateway::pipe::Pipe,
     /// Serves until the test ends.
     _stack: LocalStack,
 }
@@ -97,6 +100,9 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Options)) -> TestApp {
     .expect("template.yaml loads");
     // A failed message is received again quickly.
     options.visibility_timeout = std::time::Duration::from_secs(1);
+    // Tests that read the stream turn it on: DynamoDB Local's stream writes slow down with
+    // every stream record of every table it holds (see `Options::stream`).
+    options.stream = false;
     adjust(&mut options);
     let stack = LocalStack::start(options)
         .await
@@ -110,6 +116,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Options)) -> TestApp {
         sqs: stack.clients.sqs.clone(),
         queues: stack.queues.clone(),
         app: stack.app.clone(),
+        pipe: stack.pipe.clone(),
         _stack: stack,
     }
 }
@@ -410,6 +417,20 @@ impl TestApp {
             .expect("pump");
             empty_polls = if n == 0 { empty_polls + 1 } else { 0 };
         }
+    }
+}
+
+impl TestApp {
+    /// Forwards what the table's stream holds through the pipe, then feeds the queue to
+    /// `notify` until it stays empty. Returns how many stream records the pipe sent.
+    pub async fn pipe_and_drain(&self) -> usize {
+        let sent = self
+            .pipe
+            .pipe_once()
+            .await
+            .expect("the local pipe forwards");
+        self.drain_queue().await;
+        sent
     }
 }
 

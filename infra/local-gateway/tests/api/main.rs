@@ -11,6 +11,7 @@ mod jobs;
 mod notifications;
 mod outages;
 mod outcomes;
+mod pipe;
 mod races;
 mod redrive;
 mod round_trips;
