@@ -32,17 +32,14 @@ impl App {
         }
     }
 
-    /// Commits a transition and publishes what it announced: where every request that
-    /// changes something ends.
+    /// Commits a transition: where every request that changes something ends. What it
+    /// announced is in its outbox items, which the table's stream carries to the queue; the
+    /// request itself makes its one read and its one write, and no call to SQS.
     pub async fn commit<T: Transition>(
         &self,
         transition: T,
     ) -> Result<T::Answer, crate::store::StoreError> {
-        let committed = self.store.run(transition).await?;
-        self.publisher
-            .publish(&self.store, &committed.announced)
-            .await;
-        Ok(committed.answer)
+        Ok(self.store.run(transition).await?.answer)
     }
 
     /// This context for one invocation that must answer by `deadline`.

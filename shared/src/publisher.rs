@@ -1,9 +1,10 @@
-//! The event layer: sends committed outbox events to SQS. A failure here never fails the
-//! request that committed them: they stay due until applied, and the sweeper re-sends.
+//! The sweeper's way to the queue: sends outbox events again that `notify` has not applied
+//! (the table's stream and its pipe send them first). A failure here is logged, and the
+//! event stays due for the next sweep.
 
 use crate::deadline::{Deadline, RESERVE};
-use crate::domain::{EventId, OutboxEvent};
-use crate::store::{OutboxRow, Store};
+use crate::domain::EventId;
+use crate::store::OutboxRow;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 
 /// SendMessageBatch takes at most ten entries.
@@ -86,18 +87,5 @@ impl Publisher {
             }
         }
         sent
-    }
-
-    /// After a commit: send the events. They stay due until `notify` has applied them, so
-    /// whatever is not sent here the sweeper sends later.
-    pub async fn publish(&self, store: &Store, events: &[OutboxEvent]) {
-        let rows: Vec<OutboxRow> = events
-            .iter()
-            .filter_map(|e| OutboxRow::of(e).ok())
-            .collect();
-        let sent = self.send(&rows, store.deadline()).await;
-        for id in sent {
-            tracing::info!(event_id = %id, "event sent");
-        }
     }
 }

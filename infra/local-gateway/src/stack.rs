@@ -59,7 +59,8 @@ pub struct Options {
     pub template: Template,
     /// 0 takes any free port.
     pub port: u16,
-    /// Whether handlers publish to the queue; without it every event waits for the sweeper.
+    /// Whether the handlers' app knows the queue, which only the sweeper sends to (handlers
+    /// announce through the table's stream); without it the sweeper sends nothing.
     pub publish: bool,
     /// The DynamoDB client the HTTP handlers use instead of the stack's own (one that
     /// injects faults). Set-up, inspection, `notify` and `sweep` keep working clients.

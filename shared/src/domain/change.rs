@@ -73,6 +73,10 @@ pub enum Cond {
     /// The item last changed before this instant (`updated_at < at`): no change stamped
     /// later committed first, so stamps follow commit order.
     LastChangedBefore(Timestamp),
+    /// A job's latest application was stamped before this instant, or it has none.
+    LastApplicationBefore(Timestamp),
+    /// A job's latest application was stamped at this instant or later.
+    LastApplicationFrom(Timestamp),
     /// A notification not yet marked read.
     Unread,
     /// An inbox whose last position is still this one.
@@ -84,18 +88,30 @@ pub enum Cond {
 pub struct Write {
     pub item: Item,
     pub when: Vec<Cond>,
+    /// Only the condition, on the item as it is: nothing is written.
+    pub check_only: bool,
 }
 
 impl Write {
     pub fn new(item: Item) -> Self {
-        Self {
-            item,
-            when: vec![Cond::Absent],
-        }
+        Self::replacing(item, vec![Cond::Absent])
     }
 
     pub fn replacing(item: Item, when: Vec<Cond>) -> Self {
-        Self { item, when }
+        Self {
+            item,
+            when,
+            check_only: false,
+        }
+    }
+
+    /// A condition on `item` that the change needs to hold, writing nothing to it.
+    pub fn checking(item: Item, when: Vec<Cond>) -> Self {
+        Self {
+            item,
+            when,
+            check_only: true,
+        }
     }
 }
 

@@ -70,7 +70,7 @@ pub async fn sweep(
     let (mut finished, jobs) = each_due(app, Due::Job, now, budget, &mut report, |jobs| {
         one_by_one(jobs, budget, Due::Job, move |job: Job| async move {
             tracing::info!(job_id = %job.job_id, "expiring job");
-            published(app, app.store.run_at(ExpireJob { job }, now).await).await
+            expired(app.store.run_at(ExpireJob { job }, now).await)
         })
     })
     .await;
@@ -81,11 +81,7 @@ pub async fn sweep(
             one_by_one(due, budget, Due::Contract, move |c: Contract| async move {
                 tracing::info!(contract_id = %c.contract_id, "expiring contract");
                 let contract = c;
-                published(
-                    app,
-                    app.store.run_at(ExpireContract { contract }, now).await,
-                )
-                .await
+                expired(app.store.run_at(ExpireContract { contract }, now).await)
             })
         })
         .await;
@@ -249,19 +245,11 @@ where
     (true, done)
 }
 
-/// An expiry's outcome: what it committed is published; a refusal means someone else (a
-/// hire, a release, another sweep) changed the item first.
-async fn published<A>(
-    app: &App,
-    expired: Result<Committed<A>, StoreError>,
-) -> Result<bool, StoreError> {
-    match expired {
-        Ok(committed) => {
-            app.publisher
-                .publish(&app.store, &committed.announced)
-                .await;
-            Ok(true)
-        }
+/// An expiry's outcome; what it announced reaches the queue through the table's stream. A
+/// refusal means someone else (a hire, a release, another sweep) changed the item first.
+fn expired<A>(outcome: Result<Committed<A>, StoreError>) -> Result<bool, StoreError> {
+    match outcome {
+        Ok(_) => Ok(true),
         Err(StoreError::Rejected(_)) => Ok(false),
         Err(e) => Err(e),
     }

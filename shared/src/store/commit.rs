@@ -48,7 +48,7 @@ impl Store {
     fn transact_items<A>(&self, change: &Change<A>) -> Result<Vec<TransactWriteItem>, StoreError> {
         let mut items = Vec::new();
         for write in change.writes.iter().chain(&change.extra) {
-            items.push(self.put_write(write)?);
+            items.push(self.write_item(write)?);
         }
         for record in &change.audit {
             items.push(self.put(

@@ -7,7 +7,7 @@ use super::{Store, StoreError};
 use crate::domain::{ApplicationId, Cond, Item, Write};
 use crate::time;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    AttributeValue, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -131,6 +131,15 @@ fn condition(when: &[Cond]) -> (String, HashMap<String, String>, Image) {
                     values.insert(value.clone(), AttributeValue::N(n.to_string()));
                     format!("#delivered = {value}")
                 }
+                Cond::LastApplicationBefore(at) | Cond::LastApplicationFrom(at) => {
+                    names.insert("#applied".to_owned(), "last_application_at".to_owned());
+                    values.insert(value.clone(), s(time::format(*at)));
+                    if matches!(cond, Cond::LastApplicationBefore(..)) {
+                        format!("(attribute_not_exists(#applied) OR #applied < {value})")
+                    } else {
+                        format!("#applied >= {value}")
+                    }
+                }
                 Cond::Unread => {
                     names.insert("#read".to_owned(), "read".to_owned());
                     values.insert(value.clone(), AttributeValue::Bool(false));
@@ -143,15 +152,34 @@ fn condition(when: &[Cond]) -> (String, HashMap<String, String>, Image) {
 }
 
 impl Store {
-    pub(super) fn put_write(&self, write: &Write) -> Result<TransactWriteItem, StoreError> {
+    /// A write as a TransactWriteItem: the item after the change, put on its condition, or
+    /// only the condition, checked on the item as it is.
+    pub(super) fn write_item(&self, write: &Write) -> Result<TransactWriteItem, StoreError> {
         let (expression, names, values) = condition(&write.when);
+        let names = (!names.is_empty()).then_some(names);
+        let values = (!values.is_empty()).then_some(values);
+        let old_image = ReturnValuesOnConditionCheckFailure::AllOld;
+        if write.check_only {
+            let (pk, sk) = keys::key_of(&write.item);
+            let check = ConditionCheck::builder()
+                .table_name(self.table())
+                .key(keys::PK, s(pk))
+                .key(keys::SK, s(sk))
+                .condition_expression(expression)
+                .set_expression_attribute_names(names)
+                .set_expression_attribute_values(values)
+                .return_values_on_condition_check_failure(old_image)
+                .build()
+                .map_err(build_err)?;
+            return Ok(TransactWriteItem::builder().condition_check(check).build());
+        }
         let put = Put::builder()
             .table_name(self.table())
             .set_item(Some(row(&write.item)?))
             .condition_expression(expression)
-            .set_expression_attribute_names((!names.is_empty()).then_some(names))
-            .set_expression_attribute_values((!values.is_empty()).then_some(values))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .return_values_on_condition_check_failure(old_image)
             .build()
             .map_err(build_err)?;
         Ok(TransactWriteItem::builder().put(put).build())

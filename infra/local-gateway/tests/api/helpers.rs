@@ -73,6 +73,12 @@ pub fn sqs_endpoint() -> String {
     )
 }
 
+/// A test app whose table has the template's stream, for tests that deliver notifications:
+/// the pipe forwards what was announced when the test drains the queue.
+pub async fn spawn_app_with_stream() -> TestApp {
+    spawn_app_with(|o| o.stream = true).await
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
@@ -100,8 +106,10 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Options)) -> TestApp {
     .expect("template.yaml loads");
     // A failed message is received again quickly.
     options.visibility_timeout = std::time::Duration::from_secs(1);
-    // Tests that read the stream turn it on: DynamoDB Local's stream writes slow down with
-    // every stream record of every table it holds (see `Options::stream`).
+    // Handlers announce through the table's stream. Only tests that read what was announced
+    // turn it on (`spawn_app_with_stream`): DynamoDB Local's writes slow down with every
+    // stream record of every table it holds (a suite with a stream on every table takes
+    // three times as long and starves the race tests).
     options.stream = false;
     adjust(&mut options);
     let stack = LocalStack::start(options)
@@ -403,8 +411,19 @@ impl TestApp {
         .sum()
     }
 
-    /// Feeds the queue to `notify` until it stays empty.
+    /// Delivers what was announced: forwards the table's stream through the pipe (when the
+    /// table has one), then feeds the queue to `notify` until it stays empty.
     pub async fn drain_queue(&self) {
+        match self.pipe.pipe_once().await {
+            Ok(_) | Err(local_gateway::pipe::PipeError::NoStream(_)) => {}
+            Err(e) => panic!("the local pipe failed: {e}"),
+        }
+        self.notify_queue().await;
+    }
+
+    /// Feeds the queue to `notify` until it stays empty, with the pipe stopped: only what
+    /// the sweeper sent is there.
+    pub async fn notify_queue(&self) {
         let mut empty_polls = 0;
         while empty_polls < 2 {
             let n = local_gateway::worker::pump_once(
@@ -429,7 +448,7 @@ impl TestApp {
             .pipe_once()
             .await
             .expect("the local pipe forwards");
-        self.drain_queue().await;
+        self.notify_queue().await;
         sent
     }
 }

@@ -1,7 +1,7 @@
 //! Right in every outcome: answers that agree with the table, trails in commit order,
 //! validation before existence.
 
-use crate::helpers::{Item, TestApp, n, s, spawn_app, str_of};
+use crate::helpers::{Item, TestApp, n, s, spawn_app, spawn_app_with_stream, str_of};
 use futures::future::join_all;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -142,7 +142,7 @@ async fn trail(app: &TestApp, job_id: &str) -> Vec<Value> {
 /// race on one job; its trail must replay, in its listed order, to what the table holds.
 #[tokio::test]
 async fn a_jobs_trail_replays_in_commit_order_to_its_current_state() {
-    let app = &spawn_app().await;
+    let app = &spawn_app_with_stream().await;
     for openings in [4, 10] {
         let job_id = str_of(
             &app.create_job("alice", json!({"openings": openings})).await,

@@ -3,7 +3,7 @@
 use crate::fixtures::{
     act, funded_contract, hired_contract, job_with_application, job_with_application_ids,
 };
-use crate::helpers::{Reply, TestApp, s, spawn_app, str_of};
+use crate::helpers::{Reply, TestApp, s, spawn_app, spawn_app_with_stream, str_of};
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use futures::future::join_all;
 use serde_json::json;
@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 #[tokio::test]
 async fn an_overdue_contract_expires_once_and_both_parties_hear_of_it() {
-    let app = spawn_app().await;
+    let app = spawn_app_with_stream().await;
     let id = funded_contract(&app).await;
     app.set_release_deadline(&id, "2020-01-01T00:00:00.000Z")
         .await;
@@ -55,7 +55,7 @@ async fn an_overdue_contract_expires_once_and_both_parties_hear_of_it() {
 
 #[tokio::test]
 async fn an_expired_job_rejects_its_pending_applications() {
-    let app = spawn_app().await;
+    let app = spawn_app_with_stream().await;
     let (job_id, applications) = job_with_application_ids(&app, 2, &["bob", "carol", "dave"]).await;
     app.hire("alice", &job_id, &applications[0])
         .await
@@ -352,7 +352,7 @@ impl Timing {
 
 #[tokio::test]
 async fn ten_contracts_twenty_callers_three_sweeps_one_outcome_each_and_one_notice_per_party() {
-    let app = spawn_app().await;
+    let app = spawn_app_with_stream().await;
     let mut ids = Vec::new();
     for _ in 0..10 {
         ids.push(funded_contract(&app).await);
@@ -558,7 +558,7 @@ async fn a_sweep_reads_what_is_due_not_the_table() {
 
 #[tokio::test]
 async fn a_sweep_out_of_time_stops_cleanly_and_the_next_one_continues() {
-    let app = spawn_app().await;
+    let app = spawn_app_with_stream().await;
     let mut jobs = Vec::new();
     for _ in 0..60 {
         let job_id = str_of(&app.create_job("alice", json!({})).await, "job_id");

@@ -2,7 +2,8 @@
 //! closes. (Hired is the hire's: see `hire.rs`.)
 
 use super::inbox::delivery;
-use super::jobs::{adopt_job, while_open};
+use super::jobs::adopt_job;
+use crate::domain::JobStatus;
 use crate::domain::audit::Step;
 use crate::domain::change::adopt;
 use crate::domain::{
@@ -53,6 +54,28 @@ fn leave_pending(
         ))
 }
 
+/// The job's part in an application stamped `stamp`: still open, in the state it was read
+/// in, and its latest-application stamp at `stamp` or later, so that a cancel, a hire or an
+/// expiry that commits after this application is stamped after it. The stamp is raised only
+/// when it is lower; when another application already raised it past ours, the job is only
+/// checked, and applications do not make each other retry.
+fn job_for_application(job: &Job, now: Timestamp, stamp: Timestamp) -> Write {
+    let open = [
+        Cond::Version(job.version),
+        Cond::Status(JobStatus::Open.as_str()),
+        Cond::Before("expires_at", now),
+    ];
+    if job.last_application_at.is_some_and(|at| at >= stamp) {
+        let when = [open.as_slice(), &[Cond::LastApplicationFrom(stamp)]].concat();
+        Write::checking(Item::Job(job.clone()), when)
+    } else {
+        let mut after = job.clone();
+        after.last_application_at = Some(stamp);
+        let when = [open.as_slice(), &[Cond::LastApplicationBefore(stamp)]].concat();
+        Write::replacing(Item::Job(after), when)
+    }
+}
+
 /// `POST /jobs/{id}/applications`: a pending application on an open job, at most one per
 /// freelancer however many requests race (the guard item).
 #[derive(Debug, Clone)]
@@ -73,22 +96,15 @@ impl Transition for Apply {
     fn change(&self, now: Timestamp) -> Result<Change<Application>, Rejection> {
         let job = &self.job;
         job.check_may_apply(&self.freelancer, now)?;
+        // After the job's last change of state; its order among other applications does not
+        // matter, so racing applications need not wait for each other.
         let stamp = stamp_after(now, job.updated_at);
         let application =
             self.bid
                 .clone()
                 .into_application(job.job_id, self.freelancer.clone(), stamp);
-        // The job's `updated_at` moves to the application's stamp (its state, and so its
-        // version, stays): the application lists in the job's trail in the order it
-        // committed against a cancel, a hire or an expiry, and applications racing each
-        // other do not make each other stale.
-        let mut job_after = job.clone();
-        job_after.updated_at = stamp;
         Ok(Change::new(job.job_id, application.clone())
-            .write(Write::replacing(
-                Item::Job(job_after),
-                while_open(job, now, stamp),
-            ))
+            .write(job_for_application(job, now, stamp))
             .write(Write::new(Item::ApplicantGuard {
                 job_id: job.job_id,
                 freelancer_id: self.freelancer.clone(),
@@ -242,7 +258,8 @@ mod tests {
     }
 
     #[test]
-    fn applying_moves_the_jobs_clock_on_its_state_and_writes_a_new_guard_and_application() {
+    fn applying_raises_the_jobs_application_stamp_on_its_state_and_writes_a_guard_and_the_application()
+     {
         let job = job(1);
         let now = t0() + ms(5);
         assert_eq!(
@@ -251,11 +268,24 @@ mod tests {
         );
         let change = change(&apply(&job, "bob"), now);
         let (job_after, when) = job_write(&change, 0);
+        assert!(!change.writes[0].check_only);
         assert_eq!(
-            (job_after.version, job_after.status, job_after.updated_at),
-            (job.version, JobStatus::Open, now)
+            (
+                job_after.version,
+                job_after.updated_at,
+                job_after.last_application_at
+            ),
+            (job.version, job.updated_at, Some(now))
         );
-        assert_eq!(when, while_open(&job, now, now));
+        assert_eq!(
+            when,
+            [
+                Cond::Version(job.version),
+                Cond::Status("open"),
+                Cond::Before("expires_at", now),
+                Cond::LastApplicationBefore(now)
+            ]
+        );
         let app = &change.answer;
         assert_eq!(
             change.writes[1],
@@ -280,6 +310,29 @@ mod tests {
             )]
         );
         assert_eq!(announced(&change), ["application_received"]);
+    }
+
+    #[test]
+    fn an_application_stamped_before_the_jobs_latest_only_checks_the_job() {
+        let mut job = job(1);
+        job.last_application_at = Some(t0() + ms(30));
+        let change = change(&apply(&job, "bob"), t0() + ms(10));
+        assert!(change.writes[0].check_only, "the job is not written");
+        assert_eq!(change.writes[0].item, Item::Job(job.clone()));
+        assert_eq!(
+            change.writes[0].when.last(),
+            Some(&Cond::LastApplicationFrom(t0() + ms(10)))
+        );
+        // A cancel after it is stamped after the latest application, not only after now.
+        let cancel = super::super::CancelJob {
+            job: job.clone(),
+            caller: user("owner"),
+        };
+        assert_eq!(change_stamp(&cancel, t0() + ms(10)), t0() + ms(31));
+    }
+
+    fn change_stamp<T: Transition>(t: &T, now: crate::time::Timestamp) -> crate::time::Timestamp {
+        change(t, now).audit[0].at
     }
 
     #[test]
@@ -356,6 +409,7 @@ mod tests {
             Write {
                 item: Item::Notification(n),
                 when,
+                ..
             } => {
                 assert_eq!(n.position, 1);
                 assert_eq!(

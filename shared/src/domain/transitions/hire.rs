@@ -1,11 +1,11 @@
 //! The hire (§4 of the design): the job gains a hire (and fills with its last opening), the
 //! application is hired, the escrow contract is created with a link for each party.
 
-use super::jobs::{adopt_job, while_open};
+use super::jobs::{adopt_job, state_stamp, while_open};
 use crate::domain::audit::Step;
 use crate::domain::{
     Application, ApplicationStatus, AuditRecord, Change, CloseReason, Cond, Contract, EventKind,
-    Item, Job, JobStatus, OutboxEvent, Rejection, Transition, UserId, Write, stamp_after,
+    Item, Job, JobStatus, OutboxEvent, Rejection, Transition, UserId, Write,
 };
 use crate::time::Timestamp;
 use serde::Serialize;
@@ -38,7 +38,7 @@ impl Transition for Hire {
     fn change(&self, now: Timestamp) -> Result<Change<Hired>, Rejection> {
         let (job, application) = (&self.job, &self.application);
         job.check_owner_may_change(&self.caller, now)?;
-        let stamp = stamp_after(now, job.updated_at);
+        let stamp = state_stamp(job, now);
         let mut job_after = job.clone();
         job_after.hired_count += 1;
         job_after.status = job.status_after_hire();

@@ -17,18 +17,24 @@ fn job_after(job: &Job, status: JobStatus, stamp: Timestamp) -> Job {
     after
 }
 
-/// What a write to an open job needs: its state is as read (`version`), it is still open at
-/// `now`, and nothing stamped later than `stamp` changed it first. Every change ordered
-/// against the job's state (an application, a hire, a cancel) writes the job on this
-/// condition and moves its `updated_at` to its stamp, so the job's trail lists in the order
-/// its changes committed and its `updated_at` never goes back.
+/// What a change of an open job's state (a hire, a cancel) needs: its state is as read
+/// (`version`), it is still open at `now`, and nothing stamped at `stamp` or later (a change
+/// of its state, an application) committed first. Such a change moves `updated_at` to its
+/// stamp, taken after the job's trail clock, so the trail lists in the order its changes
+/// committed and `updated_at` never goes back.
 pub(crate) fn while_open(job: &Job, now: Timestamp, stamp: Timestamp) -> Vec<Cond> {
     vec![
         Cond::Version(job.version),
         Cond::Status(JobStatus::Open.as_str()),
         Cond::Before("expires_at", now),
         Cond::LastChangedBefore(stamp),
+        Cond::LastApplicationBefore(stamp),
     ]
+}
+
+/// The stamp of a change of the job's state at `now`: after everything in its trail.
+pub(crate) fn state_stamp(job: &Job, now: Timestamp) -> Timestamp {
+    stamp_after(now, job.trail_clock())
 }
 
 /// `POST /jobs`: a new job, open.
@@ -71,7 +77,7 @@ impl Transition for CancelJob {
     fn change(&self, now: Timestamp) -> Result<Change<Job>, Rejection> {
         let job = &self.job;
         job.check_owner_may_change(&self.caller, now)?;
-        let stamp = stamp_after(now, job.updated_at);
+        let stamp = state_stamp(job, now);
         let after = job_after(job, JobStatus::Cancelled, stamp);
         Ok(Change::new(job.job_id, after.clone())
             .write(Write::replacing(
@@ -118,13 +124,14 @@ impl Transition for ExpireJob {
         if job.status != JobStatus::Open || job.expires_at > now {
             return Err(Rejection::JobNotOpen(job.status));
         }
-        let stamp = stamp_after(now, job.updated_at);
+        let stamp = state_stamp(job, now);
         let after = job_after(job, JobStatus::Expired, stamp);
         let when = vec![
             Cond::Version(job.version),
             Cond::Status(JobStatus::Open.as_str()),
             Cond::NotBefore("expires_at", now),
             Cond::LastChangedBefore(stamp),
+            Cond::LastApplicationBefore(stamp),
         ];
         Ok(Change::new(job.job_id, after.clone())
             .write(Write::replacing(Item::Job(after), when))
@@ -214,7 +221,8 @@ mod tests {
                 Cond::Version(job.version),
                 Cond::Status("open"),
                 Cond::Before("expires_at", now),
-                Cond::LastChangedBefore(now)
+                Cond::LastChangedBefore(now),
+                Cond::LastApplicationBefore(now)
             ]
         );
         assert_eq!(
@@ -284,7 +292,8 @@ mod tests {
                 Cond::Version(job.version),
                 Cond::Status("open"),
                 Cond::NotBefore("expires_at", late),
-                Cond::LastChangedBefore(late)
+                Cond::LastChangedBefore(late),
+                Cond::LastApplicationBefore(late)
             ]
         );
         assert_eq!(change.audit[0].actor_id, UserId::system());

@@ -6,7 +6,7 @@ mod breaks;
 mod records;
 
 use crate::fixtures::act;
-use crate::helpers::{Item, TestApp, s, spawn_app, str_of};
+use crate::helpers::{Item, TestApp, s, spawn_app_with_stream, str_of};
 use ::audit::{Check, Report, Settings};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::json;
@@ -48,7 +48,7 @@ async fn apply(app: &TestApp, job: &str, freelancer: &str, bid: i64) -> String {
 
 impl Fixture {
     pub async fn new() -> Self {
-        let app = spawn_app().await;
+        let app = spawn_app_with_stream().await;
         let job = |openings: u32| app.create_job("alice", json!({"openings": openings}));
         let job_a = str_of(&job(1).await, "job_id");
         let app_a_bob = apply(&app, &job_a, "bob", 10_000).await;
