@@ -62,6 +62,20 @@ impl Template {
             .filter(move |(_, r)| r.get("Type").and_then(Value::as_str) == Some(kind))
     }
 
+    /// The properties of the function whose code is `functions/<name>`.
+    pub fn function(&self, name: &str) -> Result<&Value, TemplateError> {
+        let code = format!("functions/{name}");
+        self.of_type("AWS::Serverless::Function")
+            .filter_map(|(_, r)| r.get("Properties"))
+            .find(|p| p.get("CodeUri").and_then(Value::as_str) == Some(code.as_str()))
+            .ok_or_else(|| shape(format!("no function {name}")))
+    }
+
+    /// What every function gets (`Globals`), if the template sets anything.
+    pub fn globals(&self) -> Option<&Value> {
+        self.root.get("Globals")
+    }
+
     /// Every `AWS::Serverless::Function` by its code directory name (`functions/<name>`).
     pub fn functions(&self) -> Result<Vec<String>, TemplateError> {
         self.of_type("AWS::Serverless::Function")

@@ -28,6 +28,25 @@ fn every_route_has_a_handler_and_every_handler_a_route() {
     assert_eq!(routed, handled);
 }
 
+/// The table's stream announces every change: no HTTP function may send to SQS, nor is it
+/// told where the queue is. The sweeper is the one function that sends.
+#[test]
+fn no_http_function_can_reach_the_queue_and_the_sweeper_can() {
+    let template = Template::load_default().unwrap();
+    let text = |v: &serde_norway::Value| serde_norway::to_string(v).unwrap();
+    let globals = text(template.globals().unwrap());
+    assert!(!globals.contains("QUEUE_URL"), "{globals}");
+    for (name, _) in shared::handlers::HTTP_HANDLERS {
+        let function = text(template.function(name).unwrap());
+        assert!(
+            !function.contains("sqs:") && !function.contains("QUEUE_URL"),
+            "{name} can reach the queue:\n{function}"
+        );
+    }
+    let sweep = text(template.function("sweep").unwrap());
+    assert!(sweep.contains("sqs:SendMessage") && sweep.contains("QUEUE_URL"));
+}
+
 #[test]
 fn every_function_in_the_template_is_a_crate_and_every_crate_is_in_the_template() {
     let template = Template::load_default().unwrap();
