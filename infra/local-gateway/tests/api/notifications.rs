@@ -470,3 +470,51 @@ async fn the_local_pollers_work_a_backlog_several_batches_at_once_and_deliver_ea
     assert_eq!(app.queue_depth(&app.queues.dead_letter_url).await, 0);
     pollers.abort();
 }
+
+/// The normal flow, as `make dev` runs it: the pipe reads the stream in the background and
+/// the pollers feed `notify`. A hire's notifications arrive well inside the redrive delay,
+/// every event is acknowledged, and a sweep after the delay re-sends nothing: the safety net
+/// is not what delivered them, so it cannot hide a broken pipe.
+#[tokio::test]
+async fn in_the_normal_flow_the_pipe_delivers_and_the_sweeper_resends_nothing() {
+    let app = spawn_app_with(|o| {
+        o.stream = true;
+        o.pipe = true;
+        o.pump = true;
+    })
+    .await;
+    let (job_id, applications) = job_with_application_ids(&app, 1, &freelancers("f", 3)).await;
+    let hired_at = Instant::now();
+    app.hire("alice", &job_id, &applications[0])
+        .await
+        .expect(200);
+    while types(&app.inbox("f0").await) != ["hired"] {
+        assert!(
+            hired_at.elapsed() < Duration::from_secs(10),
+            "no hired notice"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let hire_to_inbox = hired_at.elapsed();
+    assert!(
+        hire_to_inbox * 10 < app.app.redrive_delay,
+        "hire to inbox took {hire_to_inbox:?}, the redrive delay is {:?}",
+        app.app.redrive_delay
+    );
+    while !app.undispatched().await.is_empty() {
+        assert!(
+            hired_at.elapsed() < Duration::from_secs(20),
+            "not all applied"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let report = sweep_later(&app, app.app.redrive_delay * 2).await;
+    assert_eq!(report.redriven, 0, "{report:?}");
+    assert_eq!(types(&app.inbox("f1").await), ["application_rejected"]);
+    assert_eq!(types(&app.inbox("f2").await), ["application_rejected"]);
+    assert_eq!(
+        types(&app.inbox("alice").await),
+        vec!["application_received"; 3]
+    );
+}
