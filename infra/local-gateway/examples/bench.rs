@@ -44,6 +44,8 @@ async fn setup(publish: bool, pump: bool) -> Result<Bench, BoxError> {
     setup_with(|o| {
         o.publish = publish;
         o.pump = pump;
+        // Delivered as `make dev` delivers: the pipe forwards the stream to the queue.
+        o.pipe = pump;
     })
     .await
 }
@@ -594,10 +596,12 @@ fn ms(latencies: &[Duration], p: f64) -> String {
 
 /// `clients` clients, each running create → apply → hire flows one after another, until a
 /// round's `flows` are done; `rounds` rounds back to back. The stack runs as `make dev`
-/// runs it: the queue fed to `notify` in the background, the sweeper every 10 s.
+/// runs it: the pipe forwarding the stream, the queue fed to `notify` in the background,
+/// the sweeper every 10 s.
 async fn load(clients: usize, rounds: usize, flows: usize) -> Result<(), BoxError> {
     let bench = setup_with(|o| {
         o.pump = true;
+        o.pipe = true;
         o.sweep_every = Some(Duration::from_secs(10));
         o.config.redrive_delay = Duration::from_secs(30);
     })
@@ -743,7 +747,11 @@ async fn load(clients: usize, rounds: usize, flows: usize) -> Result<(), BoxErro
 /// one transaction) made straight on the same DynamoDB Local through the store. Each pair
 /// runs back to back on fresh one-application jobs, so both see the same machine.
 async fn hire_overhead(hires: usize) -> Result<(), BoxError> {
-    let bench = setup_with(|o| o.pump = true).await?;
+    let bench = setup_with(|o| {
+        o.pump = true;
+        o.pipe = true;
+    })
+    .await?;
     let owner = UserId::parse("owner").ok_or("user")?;
     let (mut gateway, mut direct) = (Vec::with_capacity(hires), Vec::with_capacity(hires));
     for _ in 0..hires {
