@@ -2,11 +2,12 @@
 //! messages that failed, so one poison message neither blocks nor replays the others.
 
 use crate::App;
-use crate::domain::OutboxEvent;
+use crate::domain::{Notification, OutboxEvent, UserId};
 use crate::store::StoreError;
 use crate::telemetry::error_chain;
 use aws_lambda_events::event::dynamodb::EventRecord as StreamRecord;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use std::collections::{BTreeMap, HashMap};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
@@ -14,13 +15,6 @@ pub enum NotifyError {
     Malformed(String),
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// What one event did: notifications that are new now (a redelivery makes none).
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Applied {
-    pub delivered: usize,
-    pub rejected: usize,
 }
 
 /// The outbox event a message carries. EventBridge Pipes sends the table stream's record of
@@ -41,58 +35,105 @@ pub fn event_of(message: &str) -> Result<OutboxEvent, NotifyError> {
     event.map_err(|e| malformed(&e))
 }
 
-pub async fn apply_event(app: &App, body: &str) -> Result<Applied, NotifyError> {
-    let event = event_of(body)?;
-    let mut applied = Applied::default();
-    for notification in event.direct_notifications() {
-        if app.store.deliver(&notification).await? {
-            applied.delivered += 1;
-        }
-    }
-    if let Some((job_id, _)) = event.closed_job() {
-        applied.rejected = app.store.reject_pending(job_id, &event).await?;
-    }
-    // Last: an event is acknowledged only once every write that applies it is done, so
-    // a failure before here leaves it due and the sweeper sends it again.
+/// What is left of an event once its direct notifications are delivered: the fan-out of a
+/// closed job, then the acknowledgement, last, so that a failure anywhere before leaves the
+/// event due and the sweeper sends it again.
+async fn finish(app: &App, event: &OutboxEvent) -> Result<usize, NotifyError> {
+    let rejected = match event.closed_job() {
+        Some((job_id, _)) => app.store.reject_pending(job_id, event).await?,
+        None => 0,
+    };
     app.store
         .acknowledge(event.event_id, crate::time::now())
         .await?;
     tracing::info!(
         event_id = %event.event_id,
         event_type = event.type_name(),
-        delivered = applied.delivered,
-        rejected = applied.rejected,
+        rejected,
         "event applied"
     );
-    Ok(applied)
+    Ok(rejected)
 }
 
-/// Applies a batch. Its events are independent and each is idempotent, so they run at once:
-/// a batch takes as long as its slowest event (a large fan-out), not the sum of them, which
-/// keeps a batch of big fan-outs inside the function's timeout.
+/// Applies a batch, each event idempotently, and reports only the messages that failed.
+///
+/// The direct notifications of the whole batch are delivered one write per recipient (each
+/// write takes the next positions of that inbox at once), so events for one user do not
+/// race each other for their inbox's positions. Then each event's fan-out and
+/// acknowledgement run at once: a batch takes as long as its slowest fan-out, not the sum,
+/// which keeps a batch of big fan-outs inside the function's timeout.
 pub async fn notify(app: App, batch: SqsEvent) -> SqsBatchResponse {
-    let outcomes = futures::future::join_all(batch.records.into_iter().map(|record| {
-        let app = &app;
-        async move {
-            let id = record.message_id.unwrap_or_default();
+    let messages: Vec<(String, Result<OutboxEvent, NotifyError>)> = batch
+        .records
+        .into_iter()
+        .map(|record| {
             let body = record.body.unwrap_or_default();
-            match apply_event(app, &body).await {
-                Ok(_) => None,
-                Err(e) => {
-                    tracing::warn!(message_id = %id, error = %error_chain(&e), "event failed; SQS will retry it");
-                    Some(id)
+            (record.message_id.unwrap_or_default(), event_of(&body))
+        })
+        .collect();
+    let mut failed: BTreeMap<usize, NotifyError> = BTreeMap::new();
+    let mut by_recipient: HashMap<UserId, (Vec<usize>, Vec<Notification>)> = HashMap::new();
+    for (i, (_, event)) in messages.iter().enumerate() {
+        for n in event.iter().flat_map(OutboxEvent::direct_notifications) {
+            let (events, notifications) = by_recipient.entry(n.recipient_id.clone()).or_default();
+            events.push(i);
+            notifications.push(n);
+        }
+    }
+    let deliveries =
+        futures::future::join_all(by_recipient.into_values().map(|(events, notifications)| {
+            let app = &app;
+            async move { (events, app.store.deliver(notifications).await) }
+        }))
+        .await;
+    for (events, delivered) in deliveries {
+        match delivered {
+            Ok(new) => tracing::info!(new, "notifications delivered"),
+            Err(e) => {
+                let e = NotifyError::from(e);
+                for i in events {
+                    failed.entry(i).or_insert_with(|| clone_error(&e));
                 }
+            }
+        }
+    }
+    let finished = futures::future::join_all(messages.iter().enumerate().map(|(i, (_, event))| {
+        let app = &app;
+        let skip = failed.contains_key(&i);
+        async move {
+            match event {
+                Ok(event) if !skip => Some((i, finish(app, event).await)),
+                _ => None,
             }
         }
     }))
     .await;
+    for (i, outcome) in finished.into_iter().flatten() {
+        if let Err(e) = outcome {
+            failed.insert(i, e);
+        }
+    }
     let mut response = SqsBatchResponse::default();
-    for id in outcomes.into_iter().flatten() {
+    for (i, (id, event)) in messages.into_iter().enumerate() {
+        let error = match event {
+            Err(e) => e,
+            Ok(_) => match failed.remove(&i) {
+                Some(e) => e,
+                None => continue,
+            },
+        };
+        tracing::warn!(message_id = %id, error = %error_chain(&error), "event failed; SQS will retry it");
         let mut failure = BatchItemFailure::default();
         failure.item_identifier = id;
         response.batch_item_failures.push(failure);
     }
     response
+}
+
+/// An error shared by every event of a failed delivery, by its message: a store error is
+/// not `Clone`, and only its text is logged.
+fn clone_error(e: &NotifyError) -> NotifyError {
+    NotifyError::Store(StoreError::Failed(error_chain(e).into()))
 }
 
 #[cfg(test)]

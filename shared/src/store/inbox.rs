@@ -13,11 +13,14 @@ use futures::StreamExt;
 const REJECT_CONCURRENCY: usize = 16;
 
 impl Store {
-    /// Delivers `n` at the next position of its recipient's inbox, unless they already
-    /// have the notification of this event. Returns whether it was new.
-    pub async fn deliver(&self, n: &Notification) -> Result<bool, StoreError> {
-        let head = self.inbox_head(&n.recipient_id).await?;
-        Ok(self.run(Deliver::new(n.clone(), head)).await?.answer)
+    /// Delivers `notifications`, all to one recipient, at the next positions of their inbox
+    /// in one write, leaving out any they already have. Returns how many were new.
+    pub async fn deliver(&self, notifications: Vec<Notification>) -> Result<usize, StoreError> {
+        let Some(first) = notifications.first() else {
+            return Ok(0);
+        };
+        let head = self.inbox_head(&first.recipient_id).await?;
+        Ok(self.run(Deliver::new(notifications, head)).await?.answer)
     }
 
     async fn inbox_head(&self, user: &UserId) -> Result<Option<InboxHead>, StoreError> {

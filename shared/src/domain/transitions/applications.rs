@@ -206,16 +206,17 @@ impl Transition for Reject {
             .ok_or(Rejection::ApplicationNotPending(application.status))?;
         // After the change that caused it, so the trail reads the close before its rejections.
         let stamp = stamp_after(now, self.closed.created_at.max(application.updated_at));
-        let [head, notification] = delivery(&notification, self.head.as_ref()).1;
-        Ok(leave_pending(
-            application,
-            ApplicationStatus::Rejected,
-            "rejected",
-            &UserId::system(),
-            stamp,
-        )
-        .write(head)
-        .write(notification))
+        let delivered = delivery(&[notification], self.head.as_ref());
+        Ok(delivered.into_iter().fold(
+            leave_pending(
+                application,
+                ApplicationStatus::Rejected,
+                "rejected",
+                &UserId::system(),
+                stamp,
+            ),
+            Change::write,
+        ))
     }
 
     fn rebase(&mut self, index: usize, current: Item) -> Result<(), Rejection> {

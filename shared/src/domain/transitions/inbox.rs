@@ -3,87 +3,91 @@
 
 use crate::domain::change::adopt;
 use crate::domain::{
-    Change, Cond, InboxHead, Item, Notification, Rejection, Transition, UserId, Write,
+    Change, Cond, InboxHead, Item, JobId, Notification, Rejection, Transition, UserId, Write,
 };
 use crate::time::Timestamp;
 
-/// The writes that put `notification` at the next position of its recipient's inbox, given
-/// the inbox's head as read (`None`: nothing delivered yet). The head's condition makes
-/// positions gapless and strictly in the order deliveries commit; the notification's own
-/// (`attribute_not_exists` on the event's id) makes a second delivery of one event nothing.
-pub(crate) fn delivery(
-    notification: &Notification,
-    head: Option<&InboxHead>,
-) -> (Notification, [Write; 2]) {
+/// The writes that put `notifications` (all to one recipient) at the next positions of
+/// their inbox, given its head as read (`None`: nothing delivered yet): the head first,
+/// then each notification. The head's condition makes positions gapless and strictly in the
+/// order deliveries commit; each notification's own (`attribute_not_exists` on the event's
+/// id) makes a second delivery of one event nothing.
+pub(crate) fn delivery(notifications: &[Notification], head: Option<&InboxHead>) -> Vec<Write> {
+    let Some(first) = notifications.first() else {
+        return Vec::new();
+    };
     let seen = head.map_or(0, |h| h.delivered);
-    let mut delivered = notification.clone();
-    delivered.position = seen + 1;
     let head_after = InboxHead {
-        user_id: notification.recipient_id.clone(),
-        delivered: delivered.position,
+        user_id: first.recipient_id.clone(),
+        delivered: seen + notifications.len() as u64,
     };
     let when = match head {
         None => vec![Cond::Absent],
         Some(_) => vec![Cond::Delivered(seen)],
     };
-    (
-        delivered.clone(),
-        [
-            Write::replacing(Item::InboxHead(head_after), when),
-            Write::new(Item::Notification(delivered)),
-        ],
-    )
+    let mut writes = vec![Write::replacing(Item::InboxHead(head_after), when)];
+    for (n, position) in notifications.iter().zip(seen + 1..) {
+        let mut delivered = n.clone();
+        delivered.position = position;
+        writes.push(Write::new(Item::Notification(delivered)));
+    }
+    writes
 }
 
-/// `notify`'s delivery of one notification. Answers whether it is new: a redelivered event
-/// finds its notification there and writes nothing.
+/// `notify`'s delivery of one recipient's notifications, in one write: each at the next
+/// position of their inbox. Answers how many were new: a redelivered event finds its
+/// notification there, is left out, and the rest are delivered.
 #[derive(Debug, Clone)]
 pub struct Deliver {
-    pub notification: Notification,
+    /// Not yet found delivered; all to one recipient.
+    pending: Vec<Notification>,
     /// The recipient's inbox head as read.
-    pub head: Option<InboxHead>,
-    pub already: bool,
+    head: Option<InboxHead>,
 }
 
 impl Deliver {
-    pub fn new(notification: Notification, head: Option<InboxHead>) -> Self {
+    /// `notifications` must all be to one recipient.
+    pub fn new(notifications: Vec<Notification>, head: Option<InboxHead>) -> Self {
         Self {
-            notification,
+            pending: notifications,
             head,
-            already: false,
         }
-    }
-
-    fn recipient(&self) -> &UserId {
-        &self.notification.recipient_id
     }
 }
 
 impl Transition for Deliver {
-    type Answer = bool;
+    type Answer = usize;
 
-    fn change(&self, _now: Timestamp) -> Result<Change<bool>, Rejection> {
-        let n = &self.notification;
-        if self.already {
-            return Ok(Change::new(n.job_id, false));
-        }
-        let (_, writes) = delivery(n, self.head.as_ref());
-        let [head, notification] = writes;
-        Ok(Change::new(n.job_id, true).write(head).write(notification))
+    fn change(&self, _now: Timestamp) -> Result<Change<usize>, Rejection> {
+        let writes = delivery(&self.pending, self.head.as_ref());
+        // No audit records: the trail's job does not matter.
+        let trail = self
+            .pending
+            .first()
+            .map_or_else(JobId::generate, |n| n.job_id);
+        Ok(writes
+            .into_iter()
+            .fold(Change::new(trail, self.pending.len()), Change::write))
     }
 
     fn rebase(&mut self, index: usize, current: Item) -> Result<(), Rejection> {
         match index {
-            // Another delivery took the position: the next one is free.
+            // Another delivery moved the head: the next positions are after it.
             0 => {
+                let recipient = self.pending.first().map(|n| n.recipient_id.clone());
                 let mut head = InboxHead {
-                    user_id: self.recipient().clone(),
+                    user_id: recipient.unwrap_or_else(UserId::system),
                     delivered: 0,
                 };
                 adopt(&mut head, current);
                 self.head = Some(head);
             }
-            _ => self.already = true,
+            // This event's notification is there already: delivered before.
+            i => {
+                if i - 1 < self.pending.len() {
+                    self.pending.remove(i - 1);
+                }
+            }
         }
         Ok(())
     }
@@ -141,10 +145,20 @@ mod tests {
         .remove(0)
     }
 
+    fn positions<A>(change: &Change<A>) -> Vec<u64> {
+        change.writes[1..]
+            .iter()
+            .map(|w| match &w.item {
+                Item::Notification(n) => n.position,
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    }
+
     #[test]
-    fn a_delivery_takes_the_next_position_on_the_head_as_read_and_only_once() {
-        let first = change(&Deliver::new(notification(), None), t0());
-        assert!(first.answer);
+    fn a_recipients_notifications_take_the_next_positions_in_one_write_once_each() {
+        let first = change(&Deliver::new(vec![notification()], None), t0());
+        assert_eq!(first.answer, 1);
         assert_eq!(
             first.writes[0],
             Write::replacing(
@@ -159,16 +173,21 @@ mod tests {
             user_id: user("owner"),
             delivered: 7,
         };
-        let mut later = Deliver::new(notification(), Some(head.clone()));
+        let three = vec![notification(), notification(), notification()];
+        let mut later = Deliver::new(three, Some(head.clone()));
         let change_ = change(&later, t0());
         assert_eq!(change_.writes[0].when, [Cond::Delivered(7)]);
-        match &change_.writes[1].item {
-            Item::Notification(n) => assert_eq!(n.position, 8),
-            other => panic!("{other:?}"),
-        }
-        assert_eq!(change_.writes[1].when, [Cond::Absent]);
+        assert_eq!(
+            change_.writes[0].item,
+            Item::InboxHead(InboxHead {
+                delivered: 10,
+                ..head.clone()
+            })
+        );
+        assert_eq!(positions(&change_), [8, 9, 10]);
+        assert!(change_.writes[1..].iter().all(|w| w.when == [Cond::Absent]));
 
-        // Another delivery got there first: the position after it.
+        // Another delivery got there first: the positions after it.
         later
             .rebase(
                 0,
@@ -179,10 +198,15 @@ mod tests {
             )
             .unwrap();
         assert_eq!(change(&later, t0()).writes[0].when, [Cond::Delivered(8)]);
-        // This event's notification is there already: nothing to write, not new.
+        assert_eq!(positions(&change(&later, t0())), [9, 10, 11]);
+        // The second was delivered before: the other two take the next positions.
+        later.rebase(2, Item::Notification(notification())).unwrap();
+        let rest = change(&later, t0());
+        assert_eq!((rest.answer, positions(&rest)), (2, vec![9, 10]));
         later.rebase(1, Item::Notification(notification())).unwrap();
-        let again = change(&later, t0());
-        assert!(again.is_empty() && !again.answer);
+        later.rebase(1, Item::Notification(notification())).unwrap();
+        let none = change(&later, t0());
+        assert!(none.is_empty() && none.answer == 0);
     }
 
     #[test]
