@@ -5,6 +5,9 @@
 //!   cargo build --release --workspace --bins
 //!   cargo run --release -p coldstart -- [ROUNDS]
 //!
+//! `COLDSTART_BINARIES=<dir>` runs the binaries of another build (kept from an earlier
+//! commit) instead of `target/release`.
+//!
 //! Needs DYNAMODB_ENDPOINT and SQS_ENDPOINT, as the other benchmarks do (BENCHMARKS.md).
 //! Each round starts every binary once, in a rotated order; the figures are medians over
 //! the rounds, and the ratios are to the hello-world's medians of the same run.
@@ -86,10 +89,15 @@ async fn main() -> Result<(), BoxError> {
     )?)
     .await?;
 
+    let dir = std::env::var("COLDSTART_BINARIES").ok();
+    let path_of = |name: &str| match &dir {
+        Some(dir) => std::path::Path::new(dir).join(name),
+        None => binary("release", name),
+    };
     let mut names = vec![FLOOR.to_owned()];
     names.extend(functions.iter().cloned());
     for name in &names {
-        let path = binary("release", name);
+        let path = path_of(name);
         if !path.exists() {
             return Err(format!(
                 "{} is missing: `cargo build --release --workspace --bins` first",
@@ -114,7 +122,7 @@ async fn main() -> Result<(), BoxError> {
                 sqs_endpoint: sqs_endpoint.clone(),
                 extra: Vec::new(),
             };
-            let run = cold_start(&binary("release", name), &setting, event).await?;
+            let run = cold_start(&path_of(name), &setting, event).await?;
             if run.answer.kind != "response" {
                 return Err(
                     format!("{name} answered {}: {}", run.answer.kind, run.answer.body).into(),
