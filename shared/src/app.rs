@@ -5,6 +5,7 @@ use crate::publisher::Publisher;
 use crate::store::Store;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use std::time::Duration;
 
 /// What every handler needs, built once per cold start and cloned (cheaply) per request.
@@ -55,12 +56,19 @@ impl App {
         Self::new(clients.dynamo, clients.sqs, config)
     }
 
-    /// The clients of a Lambda, built once per cold start.
+    /// The clients of a Lambda, built once per cold start, with the DynamoDB connection
+    /// already open.
     pub async fn from_env() -> Result<Self, crate::config::ConfigError> {
         let config = Config::from_env()?;
-        Ok(Self::with_clients(Clients::from_env().await, &config))
+        let clients = Clients::from_env().await;
+        clients.open_dynamodb_connection().await;
+        Ok(Self::with_clients(clients, &config))
     }
 }
+
+/// The most init waits for the DynamoDB connection: a TLS handshake at init's full CPU takes
+/// tens of milliseconds; one that takes longer is left to the first request.
+const OPEN_CONNECTION: Duration = Duration::from_millis(800);
 
 /// The AWS clients the handlers use. The Lambdas and the local stack build them here alike,
 /// so a DynamoDB that hangs locally answers 503 as it would in production, instead of
@@ -72,10 +80,29 @@ pub struct Clients {
 }
 
 impl Clients {
-    /// From the SDK's own chain: the function's role, region and any `AWS_ENDPOINT_URL_*`.
+    /// A Lambda's clients, from what Lambda's environment says (region, the role's
+    /// credentials, any `AWS_ENDPOINT_URL_*`), over one HTTP client. Without credentials in
+    /// the environment (not under Lambda) the SDK's own chain finds them.
     pub async fn from_env() -> Self {
-        let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
-        Self::from_sdk(&sdk, &sdk)
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let http = https_client(var("SSL_CERT_FILE").is_some() || var("SSL_CERT_DIR").is_some());
+        let Some(sdk) = lambda_sdk_config(&var, http.clone()) else {
+            let sdk = aws_config::defaults(BehaviorVersion::latest())
+                .http_client(http)
+                .load()
+                .await;
+            return Self::from_sdk(&sdk, &sdk);
+        };
+        let endpoint =
+            |service: &str| var(&format!("AWS_ENDPOINT_URL_{service}")).or(var("AWS_ENDPOINT_URL"));
+        let with_endpoint = |url: Option<String>| match url {
+            Some(url) => sdk.to_builder().endpoint_url(url).build(),
+            None => sdk.clone(),
+        };
+        Self::from_sdk(
+            &with_endpoint(endpoint("DYNAMODB")),
+            &with_endpoint(endpoint("SQS")),
+        )
     }
 
     /// For emulators (DynamoDB Local, the SQS emulator): only the endpoints, the region and
@@ -93,7 +120,86 @@ impl Clients {
             sqs: aws_sdk_sqs::Client::new(sqs),
         }
     }
+
+    /// Opens the pooled DynamoDB connection (TCP, TLS) during init, which Lambda runs at
+    /// full CPU, so that the first request does not pay for the handshake on the slice of
+    /// a CPU an invocation gets. DescribeEndpoints reads no table; its answer does not
+    /// matter (any answer leaves the connection open in the pool), nor does a failure: the
+    /// first request then connects as it would have.
+    pub async fn open_dynamodb_connection(&self) {
+        let call = self.dynamo.describe_endpoints().send();
+        match tokio::time::timeout(OPEN_CONNECTION, call).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::debug!(error = %crate::telemetry::error_chain(&e), "DescribeEndpoints at init failed")
+            }
+            Err(_) => tracing::warn!("DynamoDB did not answer at init; the first request connects"),
+        }
+    }
 }
+
+/// The settings Lambda gives every function in its environment: the region and the
+/// execution role's credentials (valid for the environment's lifetime). Read directly,
+/// because the SDK's chains would first look for profile files and instance metadata a
+/// Lambda does not have.
+fn lambda_sdk_config(
+    var: &dyn Fn(&str) -> Option<String>,
+    http: SharedHttpClient,
+) -> Option<SdkConfig> {
+    let region = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION"))?;
+    let credentials = Credentials::new(
+        var("AWS_ACCESS_KEY_ID")?,
+        var("AWS_SECRET_ACCESS_KEY")?,
+        var("AWS_SESSION_TOKEN"),
+        None,
+        "LambdaEnvironment",
+    );
+    Some(
+        SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region))
+            .credentials_provider(SharedCredentialsProvider::new(credentials))
+            .http_client(http)
+            // What the SDK's loader would set: the rest comes from the clients' defaults.
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_millis(3100))
+                    .build(),
+            )
+            .retry_config(aws_config::retry::RetryConfig::standard())
+            .build(),
+    )
+}
+
+/// One HTTPS client for every AWS client of the process: one connection pool, and the
+/// trust store built once. `SSL_CERT_FILE` or `SSL_CERT_DIR` (a test's own CA, a proxy's)
+/// make it trust those files instead, as they would OpenSSL.
+fn https_client(roots_from_files: bool) -> SharedHttpClient {
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+    let trust = if roots_from_files {
+        TrustStore::default()
+    } else {
+        TrustStore::empty().with_pem_certificate(AWS_ROOTS_PEM)
+    };
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(
+            TlsContext::builder()
+                .with_trust_store(trust)
+                .build()
+                .expect("a TLS context of a trust store alone always builds"),
+        )
+        .build_https()
+}
+
+/// The roots every AWS endpoint's certificate chains to, as AWS documents for its services
+/// (Amazon Trust Services: Amazon Root CA 1–4, and Starfield Services Root CA G2 that
+/// cross-signs them), compiled in so that init reads no certificate files. Only these five:
+/// the SDK takes roots as PEM and parses every one when it builds its connector, and picking
+/// them out of a whole root set at run time touches every page of it; the whole Mozilla set
+/// cost more than the rest of init together. A test checks each is Mozilla's own, as
+/// `webpki-root-certs` ships it.
+const AWS_ROOTS_PEM: &[u8] = include_bytes!("aws-roots.pem");
 
 /// An emulator's SDK settings. Static, so nothing is looked up on the machine (profiles,
 /// instance metadata) and a local run never reaches AWS.
@@ -133,4 +239,38 @@ fn dynamodb_retries() -> aws_sdk_dynamodb::config::retry::RetryConfig {
     aws_sdk_dynamodb::config::retry::RetryConfig::standard()
         .with_max_attempts(3)
         .with_initial_backoff(Duration::from_millis(50))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+
+    #[test]
+    fn the_compiled_in_roots_are_mozillas_amazon_trust_services_roots() {
+        let roots: Vec<CertificateDer> = CertificateDer::pem_slice_iter(AWS_ROOTS_PEM)
+            .collect::<Result<_, _>>()
+            .expect("the SDK's PEM reader reads them");
+        let names = [
+            "Amazon Root CA 1",
+            "Amazon Root CA 2",
+            "Amazon Root CA 3",
+            "Amazon Root CA 4",
+            "Starfield Services Root Certificate Authority - G2",
+        ];
+        assert_eq!(roots.len(), names.len());
+        for (root, name) in roots.iter().zip(names) {
+            assert!(
+                webpki_root_certs::TLS_SERVER_ROOT_CERTS.contains(root),
+                "{name} is not in Mozilla's set as webpki-root-certs ships it"
+            );
+            assert!(
+                root.as_ref()
+                    .windows(name.len())
+                    .any(|w| w == name.as_bytes()),
+                "the certificate of {name}"
+            );
+        }
+    }
 }
