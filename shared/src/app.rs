@@ -21,7 +21,7 @@ pub struct App {
 impl App {
     pub fn new(
         dynamo: aws_sdk_dynamodb::Client,
-        sqs: aws_sdk_sqs::Client,
+        sqs: Option<aws_sdk_sqs::Client>,
         config: &Config,
     ) -> Self {
         Self {
@@ -53,16 +53,18 @@ impl App {
 
     /// The handlers over `clients`.
     pub fn with_clients(clients: Clients, config: &Config) -> Self {
-        Self::new(clients.dynamo, clients.sqs, config)
+        Self::new(clients.dynamo, Some(clients.sqs), config)
     }
 
     /// The clients of a Lambda, built once per cold start, with the DynamoDB connection
     /// already open.
     pub async fn from_env() -> Result<Self, crate::config::ConfigError> {
         let config = Config::from_env()?;
-        let clients = Clients::from_env().await;
-        clients.open_dynamodb_connection().await;
-        Ok(Self::with_clients(clients, &config))
+        // Only a function told the queue (the sweeper) builds an SQS client: the others
+        // announce through the table's stream and never call SQS.
+        let (dynamo, sqs) = Clients::from_env(config.queue_url.is_some()).await;
+        open_dynamodb_connection(&dynamo).await;
+        Ok(Self::new(dynamo, sqs, &config))
     }
 }
 
@@ -81,27 +83,39 @@ pub struct Clients {
 
 impl Clients {
     /// A Lambda's clients, from what Lambda's environment says (region, the role's
-    /// credentials, any `AWS_ENDPOINT_URL_*`), over one HTTP client. Without credentials in
-    /// the environment (not under Lambda) the SDK's own chain finds them.
-    pub async fn from_env() -> Self {
+    /// credentials, any `AWS_ENDPOINT_URL_*`), over one HTTP client; an SQS client only
+    /// `with_sqs`. Without credentials in the environment (not under Lambda) the SDK's own
+    /// chain finds them.
+    pub async fn from_env(
+        with_sqs: bool,
+    ) -> (aws_sdk_dynamodb::Client, Option<aws_sdk_sqs::Client>) {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let http = https_client(var("SSL_CERT_FILE").is_some() || var("SSL_CERT_DIR").is_some());
-        let Some(sdk) = lambda_sdk_config(&var, http.clone()) else {
-            let sdk = aws_config::defaults(BehaviorVersion::latest())
-                .http_client(http)
-                .load()
-                .await;
-            return Self::from_sdk(&sdk, &sdk);
+        let (dynamo, sqs) = match lambda_sdk_config(&var, http.clone()) {
+            Some(sdk) => {
+                let endpoint = |service: &str| {
+                    var(&format!("AWS_ENDPOINT_URL_{service}")).or(var("AWS_ENDPOINT_URL"))
+                };
+                let with_endpoint = |url: Option<String>| match url {
+                    Some(url) => sdk.to_builder().endpoint_url(url).build(),
+                    None => sdk.clone(),
+                };
+                (
+                    with_endpoint(endpoint("DYNAMODB")),
+                    with_endpoint(endpoint("SQS")),
+                )
+            }
+            None => {
+                let sdk = aws_config::defaults(BehaviorVersion::latest())
+                    .http_client(http)
+                    .load()
+                    .await;
+                (sdk.clone(), sdk)
+            }
         };
-        let endpoint =
-            |service: &str| var(&format!("AWS_ENDPOINT_URL_{service}")).or(var("AWS_ENDPOINT_URL"));
-        let with_endpoint = |url: Option<String>| match url {
-            Some(url) => sdk.to_builder().endpoint_url(url).build(),
-            None => sdk.clone(),
-        };
-        Self::from_sdk(
-            &with_endpoint(endpoint("DYNAMODB")),
-            &with_endpoint(endpoint("SQS")),
+        (
+            aws_sdk_dynamodb::Client::from_conf(dynamodb_config(&dynamo).build()),
+            with_sqs.then(|| aws_sdk_sqs::Client::new(&sqs)),
         )
     }
 
@@ -120,21 +134,21 @@ impl Clients {
             sqs: aws_sdk_sqs::Client::new(sqs),
         }
     }
+}
 
-    /// Opens the pooled DynamoDB connection (TCP, TLS) during init, which Lambda runs at
-    /// full CPU, so that the first request does not pay for the handshake on the slice of
-    /// a CPU an invocation gets. DescribeEndpoints reads no table; its answer does not
-    /// matter (any answer leaves the connection open in the pool), nor does a failure: the
-    /// first request then connects as it would have.
-    pub async fn open_dynamodb_connection(&self) {
-        let call = self.dynamo.describe_endpoints().send();
-        match tokio::time::timeout(OPEN_CONNECTION, call).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                tracing::debug!(error = %crate::telemetry::error_chain(&e), "DescribeEndpoints at init failed")
-            }
-            Err(_) => tracing::warn!("DynamoDB did not answer at init; the first request connects"),
+/// Opens the pooled DynamoDB connection (TCP, TLS) during init, which Lambda runs at full
+/// CPU, so that the first request does not pay for the handshake on the slice of a CPU an
+/// invocation gets. DescribeEndpoints reads no table; its answer does not matter (any
+/// answer leaves the connection open in the pool), nor does a failure: the first request
+/// then connects as it would have.
+async fn open_dynamodb_connection(dynamo: &aws_sdk_dynamodb::Client) {
+    let call = dynamo.describe_endpoints().send();
+    match tokio::time::timeout(OPEN_CONNECTION, call).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            tracing::debug!(error = %crate::telemetry::error_chain(&e), "DescribeEndpoints at init failed")
         }
+        Err(_) => tracing::warn!("DynamoDB did not answer at init; the first request connects"),
     }
 }
 

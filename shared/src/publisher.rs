@@ -16,24 +16,26 @@ const SQS_BATCH: usize = 10;
 /// the sweeper sends it.
 const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// The queue and a client for it; only a function told `QUEUE_URL` (the sweeper) has one.
 #[derive(Clone, Debug)]
 pub struct Publisher {
-    sqs: aws_sdk_sqs::Client,
-    queue_url: Option<String>,
+    queue: Option<(aws_sdk_sqs::Client, String)>,
 }
 
 impl Publisher {
-    pub fn new(sqs: aws_sdk_sqs::Client, queue_url: Option<String>) -> Self {
-        Self { sqs, queue_url }
+    pub fn new(sqs: Option<aws_sdk_sqs::Client>, queue_url: Option<String>) -> Self {
+        Self {
+            queue: sqs.zip(queue_url),
+        }
     }
 
     /// Sends each row's body; returns the ids SQS accepted. Errors are logged, not raised:
     /// whatever was not sent stays due in the outbox.
     pub async fn send(&self, rows: &[OutboxRow], deadline: Deadline) -> Vec<EventId> {
-        let Some(queue_url) = &self.queue_url else {
+        let Some((sqs, queue_url)) = &self.queue else {
             tracing::warn!(
                 events = rows.len(),
-                "no QUEUE_URL: events left for the sweeper"
+                "no QUEUE_URL: events left due for the next sweep"
             );
             return Vec::new();
         };
@@ -50,8 +52,7 @@ impl Publisher {
                         .ok()
                 })
                 .collect::<Vec<_>>();
-            let send = self
-                .sqs
+            let send = sqs
                 .send_message_batch()
                 .queue_url(queue_url)
                 .set_entries(Some(entries))
