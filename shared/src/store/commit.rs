@@ -70,9 +70,6 @@ impl Store {
         let reasons = match self.transact(items).await {
             Ok(()) => return Ok(()),
             Err(TxError::Unknown(e)) => return Err(Attempt::Unknown(e)),
-            // Unknown too, but reading it back would wait on DynamoDB as long again: 503,
-            // which the client may retry.
-            Err(TxError::TimedOut(e)) => return Err(Attempt::Store(error_of(e))),
             Err(TxError::Starved(e)) => return Err(Attempt::Starved(e)),
             Err(TxError::Store(e)) => return Err(Attempt::Store(e)),
             Err(TxError::Cancelled(reasons)) => reasons,

@@ -16,11 +16,8 @@ pub(crate) enum TxError {
     /// A condition failed: one reason per item, in request order, with the old item where
     /// `ReturnValuesOnConditionCheckFailure = ALL_OLD` asked for it.
     Cancelled(Vec<CancellationReason>),
-    /// 5xx or throttling outlasted the resends: it may have committed.
+    /// A timeout, or 5xx or throttling that outlasted the resends: it may have committed.
     Unknown(StoreError),
-    /// No answer within the call's budget: it may have committed, and DynamoDB is not
-    /// answering now.
-    TimedOut(StoreError),
     /// Conflicts with other transactions outlasted the retries: nothing was written.
     Starved(StoreError),
     /// It did not commit and will not: a request DynamoDB refused outright.
@@ -92,12 +89,9 @@ impl Store {
                 if !matches!(store_err, StoreError::Unavailable(_)) {
                     return Err(TxError::Store(store_err));
                 }
-                if timed_out {
-                    // The SDK's attempts already filled the call's budget: DynamoDB is not
-                    // answering, and a resend or a read back would wait as long again.
-                    return Err(TxError::TimedOut(store_err));
-                }
-                if sends >= UNKNOWN_OUTCOME_ATTEMPTS {
+                // A call whose attempts ran out its budget is not sent again (DynamoDB is not
+                // answering in time, and a resend would wait as long); it is settled.
+                if timed_out || sends >= UNKNOWN_OUTCOME_ATTEMPTS {
                     return Err(TxError::Unknown(store_err));
                 }
                 backoff(sends).await;
