@@ -149,8 +149,21 @@ impl Bench {
         prefix: &str,
         status: Option<&str>,
     ) -> Result<usize, BoxError> {
-        self.count_where(pk, prefix, status.map(|s| ("status", s)))
-            .await
+        // After a race, requests whose attempts timed out are still queued in the one
+        // DynamoDB Local: the count waits its turn rather than timing out behind them.
+        let mut tries = 0;
+        loop {
+            match self
+                .count_where(pk.clone(), prefix, status.map(|s| ("status", s)))
+                .await
+            {
+                Err(_) if tries < 20 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                result => return result,
+            }
+        }
     }
 
     /// Items of a collection under `prefix` whose `attribute` is `value`, when given.
