@@ -8,6 +8,7 @@ pub mod gateway;
 pub mod pipe;
 pub mod resources;
 pub mod round_trips;
+pub mod runtime_api;
 pub mod seed;
 pub mod stack;
 pub mod template;

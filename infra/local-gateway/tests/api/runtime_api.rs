@@ -3,60 +3,9 @@
 
 use crate::fixtures::{check_http, check_notify_sample_applied, sample};
 use crate::helpers::{dynamodb_endpoint, spawn_app, sqs_endpoint};
-use axum::Router;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
+use local_gateway::runtime_api::Emulator;
 use serde_json::Value;
-use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Mutex, mpsc};
-
-#[derive(Clone)]
-struct Emulator {
-    event: Arc<Mutex<Option<String>>>,
-    answers: mpsc::Sender<(String, String)>,
-}
-
-async fn next(State(emu): State<Emulator>) -> (StatusCode, HeaderMap, String) {
-    let Some(event) = emu.event.lock().await.take() else {
-        // One invocation per run: the second poll waits until the process is killed.
-        std::future::pending::<()>().await;
-        unreachable!()
-    };
-    let mut headers = HeaderMap::new();
-    headers.insert("lambda-runtime-aws-request-id", "req-1".parse().unwrap());
-    let deadline = chrono::Utc::now().timestamp_millis() + 30_000;
-    headers.insert(
-        "lambda-runtime-deadline-ms",
-        deadline.to_string().parse().unwrap(),
-    );
-    headers.insert(
-        "lambda-runtime-invoked-function-arn",
-        "arn:aws:lambda:us-east-1:000000000000:function:local"
-            .parse()
-            .unwrap(),
-    );
-    headers.insert(
-        "lambda-runtime-trace-id",
-        "Root=1-00000000-000000000000000000000000".parse().unwrap(),
-    );
-    (StatusCode::OK, headers, event)
-}
-
-async fn answer(
-    State(emu): State<Emulator>,
-    Path((_, kind)): Path<(String, String)>,
-    body: String,
-) -> StatusCode {
-    let _ = emu.answers.send((kind, body)).await;
-    StatusCode::ACCEPTED
-}
-
-async fn init_error(State(emu): State<Emulator>, body: String) -> StatusCode {
-    let _ = emu.answers.send(("init-error".into(), body)).await;
-    StatusCode::ACCEPTED
-}
 
 fn binary(name: &str) -> std::path::PathBuf {
     let target = std::env::var("CARGO_TARGET_DIR")
@@ -74,20 +23,10 @@ fn binary(name: &str) -> std::path::PathBuf {
 /// Runs `function`'s binary for one invocation of its sample event; returns the answer kind
 /// (`response` or `error`) and body.
 async fn invoke(function: &str, table: &str, queue_url: &str) -> (String, String) {
-    let (tx, mut rx) = mpsc::channel(4);
-    let emulator = Emulator {
-        event: Arc::new(Mutex::new(Some(sample(function)))),
-        answers: tx,
-    };
-    let router = Router::new()
-        .route("/2018-06-01/runtime/invocation/next", get(next))
-        .route("/2018-06-01/runtime/invocation/{id}/{kind}", post(answer))
-        .route("/2018-06-01/runtime/init/error", post(init_error))
-        .with_state(emulator);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(async move { axum::serve(listener, router).await });
-
+    let mut emulator = Emulator::start(sample(function), false)
+        .await
+        .expect("the Runtime API emulator starts");
+    let addr = emulator.address;
     let mut child = tokio::process::Command::new(binary(function))
         .env_clear()
         .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
@@ -109,13 +48,12 @@ async fn invoke(function: &str, table: &str, queue_url: &str) -> (String, String
         .kill_on_drop(true)
         .spawn()
         .unwrap_or_else(|e| panic!("{function}: {e}"));
-    let answer = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+    let answer = emulator
+        .answer(Duration::from_secs(30))
         .await
-        .unwrap_or_else(|_| panic!("{function} did not answer within 30 s"))
-        .expect("an answer");
+        .unwrap_or_else(|| panic!("{function} did not answer within 30 s"));
     let _ = child.kill().await;
-    server.abort();
-    answer
+    (answer.kind, answer.body)
 }
 
 #[tokio::test]
