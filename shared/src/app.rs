@@ -1,11 +1,12 @@
 use crate::config::Config;
-use crate::domain::Transition;
-use crate::http::CursorCodec;
+use crate::domain::{Keyed, KeyedRequest, Transition};
+use crate::http::{ApiError, CursorCodec, idempotency};
 use crate::publisher::Publisher;
 use crate::store::Store;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use lambda_http::{Body, Response};
 use std::time::Duration;
 
 /// What every handler needs, built once per cold start and cloned (cheaply) per request.
@@ -33,20 +34,55 @@ impl App {
         }
     }
 
-    /// Commits a transition: where every request that changes something ends. What it
-    /// announced is in its outbox items, which the table's stream carries to the queue; the
-    /// request itself makes its one read and its one write, and no call to SQS.
-    pub async fn commit<T: Transition>(
+    /// Commits a transition and answers with `render` of its answer: where every request
+    /// that changes something ends. What it announced is in its outbox items, which the
+    /// table's stream carries to the queue; the request itself makes its one read and its
+    /// one write, and no call to SQS.
+    ///
+    /// A request sent with an `Idempotency-Key` commits its answer in the same transaction
+    /// as the change, unless its read found the key holding an answer already: that one is
+    /// the answer then, and nothing is written.
+    pub async fn commit<T, R>(
         &self,
         transition: T,
-    ) -> Result<T::Answer, crate::store::StoreError> {
-        Ok(self.store.run(transition).await?.answer)
+        render: R,
+    ) -> Result<(T::Answer, Response<Body>), ApiError>
+    where
+        T: Transition,
+        R: Fn(&T::Answer) -> Response<Body> + Sync,
+    {
+        let answer = match self.store.keyed_request() {
+            None => self.store.run(transition).await?.answer,
+            Some(request) => {
+                if let Some(record) = self.store.recorded()
+                    && request.replay(record, crate::time::now()).is_some()
+                {
+                    return Err(ApiError::KeyTaken(Box::new(record.clone())));
+                }
+                let keyed = Keyed {
+                    inner: transition,
+                    request: request.clone(),
+                    render: |answer: &T::Answer| idempotency::stored(&render(answer)),
+                };
+                self.store.run(keyed).await?.answer
+            }
+        };
+        let response = render(&answer);
+        Ok((answer, response))
     }
 
     /// This context for one invocation that must answer by `deadline`.
     pub fn until(&self, deadline: crate::deadline::Deadline) -> Self {
         Self {
             store: self.store.until(deadline),
+            ..self.clone()
+        }
+    }
+
+    /// This context for a request sent with an `Idempotency-Key`.
+    pub fn keyed(&self, request: KeyedRequest) -> Self {
+        Self {
+            store: self.store.keyed(request),
             ..self.clone()
         }
     }

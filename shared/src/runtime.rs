@@ -3,7 +3,9 @@
 
 use crate::App;
 use crate::deadline::Deadline;
-use crate::http::{ApiError, problem};
+use crate::domain::{IdempotencyRecord, KeyReused, KeyedRequest};
+use crate::http::idempotency::{keyed_request, replay, stored};
+use crate::http::{ApiError, caller, problem};
 use crate::telemetry::error_chain;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response, service_fn};
@@ -32,7 +34,22 @@ where
     let app = app.until(deadline);
     let span = tracing::info_span!("request", %request_id, %route);
     async move {
-        match handler(app, req).await {
+        let keyed = match caller(&req).map(|user| keyed_request(&req, user)) {
+            Ok(Err(bad_key)) => Err(bad_key),
+            Ok(Ok(keyed)) => Ok(keyed),
+            // Unauthenticated: the handler answers that.
+            Err(_) => Ok(None),
+        };
+        let outcome = match keyed {
+            Err(bad_key) => Err(bad_key),
+            Ok(None) => handler(app, req).await,
+            Ok(Some(request)) => {
+                let app = app.keyed(request.clone());
+                let outcome = handler(app.clone(), req).await;
+                conclude(&app, &request, outcome, &path).await
+            }
+        };
+        match outcome {
             Ok(response) => {
                 tracing::info!(status = response.status().as_u16(), "handled");
                 response
@@ -51,6 +68,46 @@ where
     }
     .instrument(span)
     .await
+}
+
+/// The answer to a keyed request: the one its key holds, if its read found one (or its
+/// commit lost to a duplicate's); else its own, kept for a retry when it is a refusal about
+/// state, in its own conditional write (a success was kept with its change).
+async fn conclude(
+    app: &App,
+    request: &KeyedRequest,
+    outcome: Result<Response<Body>, ApiError>,
+    path: &str,
+) -> Result<Response<Body>, ApiError> {
+    let now = crate::time::now();
+    let judge = |record: &IdempotencyRecord| match request.replay(record, now)? {
+        Ok(answer) => {
+            tracing::info!("replayed");
+            Some(Ok(replay(answer)))
+        }
+        Err(KeyReused) => Some(Err(ApiError::IdempotencyKeyReused)),
+    };
+    if let Some(kept) = app.store.recorded().and_then(judge) {
+        return kept;
+    }
+    match outcome {
+        Err(ApiError::KeyTaken(record)) => {
+            judge(&record).unwrap_or(Err(ApiError::IdempotencyInProgress))
+        }
+        Err(error) if error.is_about_state() => {
+            let answer = stored(&problem(&error, path));
+            match app.store.remember(request.record(answer, now), now).await {
+                Ok(None) => Err(error),
+                Ok(Some(record)) => judge(&record).unwrap_or(Err(error)),
+                // Not kept: a retry runs again and is refused again.
+                Err(e) => {
+                    tracing::warn!(error = %error_chain(&e), "could not keep a refusal");
+                    Err(error)
+                }
+            }
+        }
+        other => other,
+    }
 }
 
 /// The whole `main` of an HTTP function: build the clients once, then serve.

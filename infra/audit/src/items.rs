@@ -5,8 +5,8 @@ use crate::report::{Check, Violation};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Deserialize;
 use shared::domain::{
-    Application, ApplicationId, AuditRecord, Contract, ContractId, EventId, InboxHead, Job, JobId,
-    Notification, OutboxEvent, UserId,
+    Application, ApplicationId, AuditRecord, Contract, ContractId, EventId, IdempotencyRecord,
+    InboxHead, Job, JobId, Notification, OutboxEvent, UserId,
 };
 use shared::store::OutboxRow;
 use shared::store::keys::{self, IndexKeys};
@@ -25,6 +25,7 @@ pub enum Kind {
     Notification,
     InboxHead,
     Outbox,
+    IdempotencyRecord,
     Unknown,
 }
 
@@ -40,6 +41,7 @@ impl Kind {
             Self::Notification => "notification",
             Self::InboxHead => "inbox head",
             Self::Outbox => "outbox event",
+            Self::IdempotencyRecord => "idempotency record",
             Self::Unknown => "unknown",
         }
     }
@@ -78,6 +80,7 @@ pub struct Table {
     pub notifications: Vec<Stored<Notification>>,
     pub inbox_heads: Vec<InboxHead>,
     pub outbox: Vec<Stored<(OutboxRow, OutboxEvent)>>,
+    pub idempotency_records: Vec<IdempotencyRecord>,
 }
 
 /// Key prefixes, taken from the key builders themselves so that they are spelled once, in
@@ -260,6 +263,18 @@ impl Table {
                 Ok(())
             });
             return (Kind::Outbox, outcome);
+        }
+        if pk.starts_with(keys::IDEMPOTENCY_PREFIX) && sk == keys::IDEMPOTENCY_SK {
+            let outcome = parse::<IdempotencyRecord>(item).and_then(|r| {
+                keyed(pk == keys::idempotency_pk(&r.user_id, &r.key))?;
+                // TTL deletes by `expires_ttl`, the code judges by `expires_at`: one instant.
+                (r.expires_ttl == r.expires_at.timestamp())
+                    .then_some(())
+                    .ok_or("its TTL is not its expiry")?;
+                self.idempotency_records.push(r);
+                Ok(())
+            });
+            return (Kind::IdempotencyRecord, outcome);
         }
         (Kind::Unknown, Err("no item of the data model has this key"))
     }

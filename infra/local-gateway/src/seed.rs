@@ -20,7 +20,7 @@ pub async fn demo(app: &App) -> Result<(), Box<dyn std::error::Error + Send + Sy
         let body = body.as_object().ok_or("demo job is not an object")?;
         let new_job = NewJob::parse(body, now).map_err(|e| format!("demo job invalid: {e:?}"))?;
         let job = new_job.into_job(JobId::generate(), alice.clone(), now);
-        let job = app.commit(CreateJob { job }).await?;
+        let job = app.store.run(CreateJob { job }).await?.answer;
         if i == 0 {
             let bid = Bid::parse(
                 json!({"bid_cents": 45_000, "message": "I love bakeries."})
@@ -28,12 +28,13 @@ pub async fn demo(app: &App) -> Result<(), Box<dyn std::error::Error + Send + Sy
                     .ok_or("bid")?,
             )
             .map_err(|e| format!("demo bid invalid: {e:?}"))?;
-            app.commit(Apply {
-                job,
-                freelancer: bob.clone(),
-                bid,
-            })
-            .await?;
+            app.store
+                .run(Apply {
+                    job,
+                    freelancer: bob.clone(),
+                    bid,
+                })
+                .await?;
         }
     }
     Ok(())

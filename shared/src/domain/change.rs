@@ -3,8 +3,8 @@
 //! place and knows nothing of the rules that made it.
 
 use super::{
-    Application, ApplicationId, AuditRecord, Contract, ContractId, InboxHead, Job, JobId,
-    Notification, OutboxEvent, Rejection, UserId,
+    Application, ApplicationId, AuditRecord, Contract, ContractId, IdempotencyRecord, InboxHead,
+    Job, JobId, Notification, OutboxEvent, Rejection, UserId,
 };
 use crate::time::Timestamp;
 
@@ -27,6 +27,8 @@ pub enum Item {
     },
     Notification(Notification),
     InboxHead(InboxHead),
+    /// The answer to a request sent with an `Idempotency-Key`.
+    IdempotencyRecord(IdempotencyRecord),
 }
 
 /// Takes `current` into `slot` when it is an item of the slot's kind: what a transition
@@ -55,7 +57,14 @@ macro_rules! item_kinds {
     )*};
 }
 
-item_kinds!(Job, Application, Contract, Notification, InboxHead);
+item_kinds!(
+    Job,
+    Application,
+    Contract,
+    Notification,
+    InboxHead,
+    IdempotencyRecord
+);
 
 /// One part of a write's condition; a write holds only if every part does.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,6 +90,8 @@ pub enum Cond {
     Unread,
     /// An inbox whose last position is still this one.
     Delivered(u64),
+    /// The item does not exist, or its `expires_at` has passed at this instant.
+    AbsentOrExpired(Timestamp),
 }
 
 /// An item after the change, written only if its condition holds.
@@ -125,7 +136,8 @@ pub struct Change<A> {
     pub audit: Vec<AuditRecord>,
     pub announce: Vec<OutboxEvent>,
     /// One more item written with the change (the idempotency record of the request that
-    /// asked for it), reported by index `writes.len()` when its condition fails.
+    /// asked for it). Its condition failing ends the run: the store hands the item back as
+    /// it is, and no rebase can change what it answers.
     pub extra: Option<Write>,
     /// What the caller is answered once the change is committed.
     pub answer: A,

@@ -5,6 +5,7 @@ mod application;
 mod audit;
 mod change;
 mod contract;
+mod idempotency;
 mod ids;
 mod job;
 mod money;
@@ -17,6 +18,10 @@ pub use application::{Application, ApplicationStatus, Bid};
 pub use audit::{AuditRecord, Entity, Step};
 pub use change::{Change, Cond, Item, Transition, Write, stamp_after};
 pub use contract::{Contract, ContractAction, ContractStatus};
+pub use idempotency::{
+    IdempotencyKey, IdempotencyRecord, KeyReused, Keyed, KeyedRequest, RECORD_LIFETIME,
+    StoredAnswer,
+};
 pub use ids::{ApplicationId, ContractId, EventId, JobId, UserId};
 pub use job::{Description, ExpiresAt, Job, JobStatus, NewJob, Openings, Title};
 pub use money::{Cents, Currency};

@@ -1,5 +1,5 @@
-use super::Answer;
 use super::jobs::job_id;
+use super::{Answer, ok};
 use crate::App;
 use crate::domain::transitions::{Apply, Hire, Withdraw};
 use crate::domain::{ApplicationId, Bid, Rejection};
@@ -14,16 +14,15 @@ pub async fn apply(app: App, req: Request) -> Answer {
     let bid = Bid::parse(&json_body(&req)?).map_err(ApiError::Validation)?;
     let id = job_id(&req)?;
     let job = app.store.job(id).await?.ok_or(ApiError::JobNotFound)?;
-    let application = app
-        .commit(Apply {
-            job,
-            freelancer,
-            bid,
-        })
-        .await?;
-    tracing::info!(job_id = %id, application_id = %application.application_id, "applied");
     // No Location: an application has no URL of its own to GET.
-    Ok(json(StatusCode::CREATED, &application))
+    let apply = Apply {
+        job,
+        freelancer,
+        bid,
+    };
+    let (application, response) = app.commit(apply, |a| json(StatusCode::CREATED, a)).await?;
+    tracing::info!(job_id = %id, application_id = %application.application_id, "applied");
+    Ok(response)
 }
 
 /// `GET /jobs/{job_id}/applications`: the owner only.
@@ -56,14 +55,17 @@ pub async fn withdraw_application(app: App, req: Request) -> Answer {
         (Some(_), None) => return Err(ApiError::ApplicationNotFound),
         (Some(_), Some(application)) => application,
     };
-    let application = app
-        .commit(Withdraw {
-            application,
-            caller,
-        })
+    let (_, response) = app
+        .commit(
+            Withdraw {
+                application,
+                caller,
+            },
+            ok,
+        )
         .await?;
     tracing::info!(job_id = %id, application_id = %application_id, "application withdrawn");
-    Ok(json(StatusCode::OK, &application))
+    Ok(response)
 }
 
 /// `POST /jobs/{job_id}/hire {"application_id"}`: §4 of the design.
@@ -82,13 +84,12 @@ pub async fn hire(app: App, req: Request) -> Answer {
     let (job, application) = app.store.job_and_application(id, application_id).await?;
     let job = job.ok_or(ApiError::JobNotFound)?;
     let application = application.ok_or(ApiError::ApplicationNotFound)?;
-    let hired = app
-        .commit(Hire {
-            job,
-            application,
-            caller: owner,
-        })
-        .await?;
+    let hire = Hire {
+        job,
+        application,
+        caller: owner,
+    };
+    let (hired, response) = app.commit(hire, ok).await?;
     tracing::info!(
         job_id = %hired.job.job_id,
         application_id = %hired.application.application_id,
@@ -96,5 +97,5 @@ pub async fn hire(app: App, req: Request) -> Answer {
         job_status = hired.job.status.as_str(),
         "hired"
     );
-    Ok(json(StatusCode::OK, &hired))
+    Ok(response)
 }

@@ -1,7 +1,7 @@
 //! Escrow contracts and a job's audit trail.
 
-use super::Answer;
 use super::jobs::job_id;
+use super::{Answer, ok};
 use crate::App;
 use crate::domain::transitions::ChangeContract;
 use crate::domain::{Contract, ContractAction, ContractId, Rejection, UserId};
@@ -37,9 +37,9 @@ async fn transition(app: App, req: Request, action: ContractAction) -> Answer {
         caller,
         release_window: app.release_window,
     };
-    let contract = app.commit(change).await?;
+    let (contract, response) = app.commit(change, ok).await?;
     tracing::info!(contract_id = %contract.contract_id, job_id = %contract.job_id, status = contract.status.as_str(), "contract changed");
-    Ok(json(StatusCode::OK, &contract))
+    Ok(response)
 }
 
 /// `POST /contracts/{contract_id}/fund`: `created → funded`.

@@ -1,4 +1,4 @@
-use super::Answer;
+use super::{Answer, ok};
 use crate::App;
 use crate::domain::transitions::{CancelJob, CreateJob};
 use crate::domain::{Fields, JobId, JobStatus, NewJob};
@@ -17,9 +17,13 @@ pub async fn create_job(app: App, req: Request) -> Answer {
     let now = time::now();
     let new_job = NewJob::parse(&json_body(&req)?, now).map_err(ApiError::Validation)?;
     let job = new_job.into_job(JobId::at(now), owner, now);
-    let job = app.commit(CreateJob { job }).await?;
+    let (job, response) = app
+        .commit(CreateJob { job }, |job| {
+            created(format!("/jobs/{}", job.job_id), job)
+        })
+        .await?;
     tracing::info!(job_id = %job.job_id, "job created");
-    Ok(created(format!("/jobs/{}", job.job_id), &job))
+    Ok(response)
 }
 
 /// `GET /jobs?status=&owner=me&limit=&cursor=`
@@ -87,7 +91,7 @@ pub async fn cancel_job(app: App, req: Request) -> Answer {
     let caller = caller(&req)?;
     let id = job_id(&req)?;
     let job = app.store.job(id).await?.ok_or(ApiError::JobNotFound)?;
-    let job = app.commit(CancelJob { job, caller }).await?;
+    let (job, response) = app.commit(CancelJob { job, caller }, ok).await?;
     tracing::info!(job_id = %job.job_id, version = job.version, "job cancelled");
-    Ok(json(StatusCode::OK, &job))
+    Ok(response)
 }

@@ -1,11 +1,10 @@
 //! The caller's own things: inbox and applications.
 
-use super::Answer;
+use super::{Answer, ok};
 use crate::App;
 use crate::domain::transitions::MarkRead;
 use crate::domain::{EventId, Fields};
-use crate::http::{ApiError, ListQuery, caller, json, list, path_id, query_param};
-use http::StatusCode;
+use crate::http::{ApiError, ListQuery, caller, list, path_id, query_param};
 use lambda_http::Request;
 
 /// `GET /me/notifications?unread=true&limit=&cursor=`: newest delivered first.
@@ -66,8 +65,8 @@ pub async fn read_notification(app: App, req: Request) -> Answer {
         .notification(&user, id)
         .await?
         .ok_or(ApiError::NotificationNotFound)?;
-    let notification = app.commit(MarkRead { notification }).await?;
-    Ok(json(StatusCode::OK, &notification))
+    let (_, response) = app.commit(MarkRead { notification }, ok).await?;
+    Ok(response)
 }
 
 /// `GET /me/applications?limit=&cursor=`

@@ -26,6 +26,11 @@ use std::pin::Pin;
 
 type Answer = Result<Response<Body>, ApiError>;
 
+/// 200 with the resource after the change: the answer of most changes.
+fn ok<T: serde::Serialize>(resource: &T) -> Response<Body> {
+    crate::http::json(http::StatusCode::OK, resource)
+}
+
 pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<Response<Body>, ApiError>> + Send>>;
 pub type Handler = fn(App, Request) -> HandlerFuture;
 

@@ -1,4 +1,4 @@
-use crate::domain::{FieldError, Rejection};
+use crate::domain::{FieldError, IdempotencyRecord, Rejection};
 use crate::store::StoreError;
 use http::StatusCode;
 use serde_json::{Value, json};
@@ -27,6 +27,14 @@ pub enum ApiError {
     ContractNotFound,
     #[error("rejected: {0:?}")]
     Rejected(Rejection),
+    /// The request's `Idempotency-Key` holds an answer already: replayed, or refused as
+    /// [`ApiError::IdempotencyKeyReused`] when it answered another request.
+    #[error("idempotency key taken")]
+    KeyTaken(Box<IdempotencyRecord>),
+    #[error("idempotency key reused for another request")]
+    IdempotencyKeyReused,
+    #[error("a request with this idempotency key is in progress")]
+    IdempotencyInProgress,
     #[error("service unavailable")]
     Unavailable(#[source] StoreError),
     #[error("internal error")]
@@ -37,6 +45,8 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Rejected(r) => Self::Rejected(r),
+            StoreError::Taken(record) => Self::KeyTaken(record),
+            StoreError::KeyInUse => Self::IdempotencyInProgress,
             StoreError::Unavailable(_) => Self::Unavailable(e),
             other => Self::Internal(Box::new(other)),
         }
@@ -50,6 +60,21 @@ impl From<Rejection> for ApiError {
 }
 
 impl ApiError {
+    /// An answer about the state of what the request names (it does not exist, the caller
+    /// may not, it is in the wrong state): kept for a retry with the same key, since the
+    /// retry would otherwise find a state the first request may have changed the world
+    /// around. Answers about the request itself (400) and failures (5xx) are not.
+    pub fn is_about_state(&self) -> bool {
+        matches!(
+            self,
+            Self::JobNotFound
+                | Self::ApplicationNotFound
+                | Self::NotificationNotFound
+                | Self::ContractNotFound
+                | Self::Rejected(_)
+        )
+    }
+
     pub fn validation(field: &str, message: impl Into<String>) -> Self {
         Self::Validation(vec![FieldError {
             field: field.to_owned(),
@@ -191,6 +216,22 @@ impl ApiError {
                 "Application not pending",
                 format!("The application is {}.", status.as_str()),
                 json!({ "current_status": status }),
+            ),
+            Self::IdempotencyKeyReused => (
+                S::UNPROCESSABLE_ENTITY,
+                "IDEMPOTENCY_KEY_REUSED",
+                "Idempotency key reused",
+                "This Idempotency-Key was used for a different request.".into(),
+                none,
+            ),
+            // A taken key reaching here has not been judged yet: retrying judges it.
+            Self::IdempotencyInProgress | Self::KeyTaken(_) => (
+                S::CONFLICT,
+                "IDEMPOTENCY_IN_PROGRESS",
+                "Request in progress",
+                "A request with this Idempotency-Key is still being processed; retry shortly."
+                    .into(),
+                none,
             ),
             Self::Unavailable(_) => (
                 S::SERVICE_UNAVAILABLE,

@@ -2,6 +2,7 @@
 
 mod cursor;
 mod error;
+pub mod idempotency;
 mod request;
 mod response;
 

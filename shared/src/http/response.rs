@@ -55,7 +55,7 @@ pub fn problem(error: &ApiError, instance: &str) -> Response<Body> {
             http::HeaderValue::from_static("Bearer"),
         );
     }
-    if status == StatusCode::SERVICE_UNAVAILABLE {
+    if status == StatusCode::SERVICE_UNAVAILABLE || code == "IDEMPOTENCY_IN_PROGRESS" {
         // Throttling, conflicts and timeouts pass within a second or so; without the header
         // clients guess, and many retry at once or never.
         response.headers_mut().insert(

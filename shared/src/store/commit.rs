@@ -6,7 +6,7 @@ use super::keys::{self, IndexKeys};
 use super::transact::{TxError, backoff, reason_code};
 use super::{Store, StoreError};
 use crate::deadline::CALL;
-use crate::domain::{Change, Item, OutboxEvent, Rejection, Transition, Write};
+use crate::domain::{Change, IdempotencyRecord, Item, OutboxEvent, Rejection, Transition};
 use crate::time::{self, Timestamp};
 use aws_sdk_dynamodb::types::{CancellationReason, TransactWriteItem};
 
@@ -39,15 +39,20 @@ enum Attempt {
     Unknown(StoreError),
     /// Other transactions kept it from committing.
     Starved(StoreError),
+    /// The extra item's condition failed: the item as it is now.
+    Taken(Item),
+    /// A transaction writing the extra item at this moment kept it from committing.
+    InUse,
     Store(StoreError),
 }
 
 impl Store {
-    /// Every item of `change`, in the order whose index a failed condition reports: its
-    /// writes, the extra item, then its audit records and outbox events (new ids both).
+    /// Every item of `change`, in the order a cancellation reports them: the extra item
+    /// (first, so that whatever else fails with it, its failure is seen), its writes, then
+    /// its audit records and outbox events (new ids both).
     fn transact_items<A>(&self, change: &Change<A>) -> Result<Vec<TransactWriteItem>, StoreError> {
         let mut items = Vec::new();
-        for write in change.writes.iter().chain(&change.extra) {
+        for write in change.extra.iter().chain(&change.writes) {
             items.push(self.write_item(write)?);
         }
         for record in &change.audit {
@@ -67,26 +72,42 @@ impl Store {
 
     async fn attempt<A>(&self, change: &Change<A>) -> Result<(), Attempt> {
         let items = self.transact_items(change).map_err(Attempt::Store)?;
+        let extra_is = |reasons: &[CancellationReason], code: &str| {
+            change.extra.is_some() && reasons.first().is_some_and(|r| reason_code(r) == code)
+        };
         let reasons = match self.transact(items).await {
             Ok(()) => return Ok(()),
             Err(TxError::Unknown(e)) => return Err(Attempt::Unknown(e)),
-            Err(TxError::Starved(e)) => return Err(Attempt::Starved(e)),
+            Err(TxError::Starved(_, reasons)) if extra_is(&reasons, "TransactionConflict") => {
+                return Err(Attempt::InUse);
+            }
+            Err(TxError::Starved(e, _)) => return Err(Attempt::Starved(e)),
             Err(TxError::Store(e)) => return Err(Attempt::Store(e)),
             Err(TxError::Cancelled(reasons)) => reasons,
         };
-        let writes: Vec<&Write> = change.writes.iter().chain(&change.extra).collect();
+        let current = |index: usize, like: &Item| {
+            let image = old_image(&reasons[index]).ok_or_else(|| {
+                StoreError::Failed("a condition failed without the item's old image".into())
+            })?;
+            decode(like, image)
+        };
+        if let Some(extra) = change.extra.as_ref()
+            && extra_is(&reasons, "ConditionalCheckFailed")
+        {
+            return Err(Attempt::Taken(
+                current(0, &extra.item).map_err(Attempt::Store)?,
+            ));
+        }
+        let offset = usize::from(change.extra.is_some());
         let failed = reasons
             .iter()
+            .skip(offset)
             .position(|r| reason_code(r) == "ConditionalCheckFailed");
         match failed {
-            Some(index) if index < writes.len() => {
-                let image = old_image(&reasons[index]).ok_or_else(|| {
-                    Attempt::Store(StoreError::Failed(
-                        "a condition failed without the item's old image".into(),
-                    ))
-                })?;
-                let current = decode(&writes[index].item, image).map_err(Attempt::Store)?;
-                Err(Attempt::Failed(index, current))
+            Some(index) if index < change.writes.len() => {
+                let now =
+                    current(offset + index, &change.writes[index].item).map_err(Attempt::Store)?;
+                Err(Attempt::Failed(index, now))
             }
             // A new audit record's or event's id collided, or a reason that is no answer.
             _ => Err(Attempt::Store(StoreError::Failed(
@@ -144,6 +165,8 @@ impl Store {
                 Err(Attempt::Starved(e)) => {
                     return self.settle(transition, change, e, clock(), false).await;
                 }
+                Err(Attempt::Taken(current)) => return Err(taken(current)),
+                Err(Attempt::InUse) => return Err(StoreError::KeyInUse),
                 Err(Attempt::Store(e)) => return Err(e),
             }
         }
@@ -173,9 +196,22 @@ impl Store {
             error_of(e)
         };
         let marker = change.audit.first().filter(|_| may_have_committed);
-        let reads = if marker.is_some() { 2 } else { 1 };
+        let reads = 1 + u32::from(marker.is_some()) + u32::from(change.extra.is_some());
         if !self.deadline().allows(CALL * reads) {
             return Err(error_of(error));
+        }
+        // A keyed change's record answers first: it exists once this change or a duplicate
+        // of it committed. This change's own, as written, says it committed; another is
+        // the duplicate's answer.
+        if let Some(extra) = &change.extra {
+            match self.current_record(&extra.item).await {
+                Ok(Some(record)) if Item::IdempotencyRecord(record.clone()) == extra.item => {
+                    return Ok(change.into());
+                }
+                Ok(Some(record)) => return Err(StoreError::Taken(Box::new(record))),
+                Ok(None) => {}
+                Err(e) => return Err(unavailable(e)),
+            }
         }
         let Some(first) = change.writes.first() else {
             return Err(error_of(error));
@@ -216,6 +252,14 @@ fn error_of(e: StoreError) -> StoreError {
     match e {
         StoreError::Unavailable(_) => e,
         other => StoreError::Unavailable(Box::new(other)),
+    }
+}
+
+/// The extra item a failed condition found: the record a duplicate committed.
+fn taken(current: Item) -> StoreError {
+    match IdempotencyRecord::try_from(current) {
+        Ok(record) => StoreError::Taken(Box::new(record)),
+        Err(_) => StoreError::Failed("the extra item is not an idempotency record".into()),
     }
 }
 

@@ -1,4 +1,4 @@
-use crate::domain::Rejection;
+use crate::domain::{IdempotencyRecord, Rejection};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -8,6 +8,13 @@ pub enum StoreError {
     /// The domain said no, decided by a condition expression.
     #[error("rejected: {0:?}")]
     Rejected(Rejection),
+    /// The request's `Idempotency-Key` already holds this answer: a duplicate committed
+    /// first (or this request did, and its answer was lost).
+    #[error("the idempotency key is taken")]
+    Taken(Box<IdempotencyRecord>),
+    /// A duplicate with the same `Idempotency-Key` is committing at this moment.
+    #[error("the idempotency key is in use")]
+    KeyInUse,
     /// Throttling, a network failure or conflicts that outlasted the retries: worth
     /// retrying later, so the API answers 503.
     #[error("DynamoDB is unavailable")]

@@ -24,7 +24,7 @@ struct LinkBody {
     contract_id: crate::domain::ContractId,
 }
 
-fn row(item: &Item) -> Result<Image, StoreError> {
+pub(super) fn row(item: &Item) -> Result<Image, StoreError> {
     let (pk, sk) = keys::key_of(item);
     let index = IndexKeys::of(item);
     fn image<T: Serialize>(
@@ -46,6 +46,7 @@ fn row(item: &Item) -> Result<Image, StoreError> {
         Item::Contract(c) => image(pk, sk, index, c),
         Item::Notification(n) => image(pk, sk, index, n),
         Item::InboxHead(head) => image(pk, sk, index, head),
+        Item::IdempotencyRecord(r) => image(pk, sk, index, r),
         Item::ApplicantGuard { application_id, .. } => image(
             pk,
             sk,
@@ -73,6 +74,7 @@ pub(super) fn decode(like: &Item, image: Image) -> Result<Item, StoreError> {
         Item::Contract(_) => Item::Contract(serde_dynamo::from_item(image)?),
         Item::Notification(_) => Item::Notification(serde_dynamo::from_item(image)?),
         Item::InboxHead(_) => Item::InboxHead(serde_dynamo::from_item(image)?),
+        Item::IdempotencyRecord(_) => Item::IdempotencyRecord(serde_dynamo::from_item(image)?),
         Item::ApplicantGuard {
             job_id,
             freelancer_id,
@@ -90,7 +92,7 @@ pub(super) fn decode(like: &Item, image: Image) -> Result<Item, StoreError> {
 }
 
 /// A write's condition as an expression, its names and its values.
-fn condition(when: &[Cond]) -> (String, HashMap<String, String>, Image) {
+pub(super) fn condition(when: &[Cond]) -> (String, HashMap<String, String>, Image) {
     let mut names = HashMap::new();
     let mut values = HashMap::new();
     let parts: Vec<String> = when
@@ -139,6 +141,11 @@ fn condition(when: &[Cond]) -> (String, HashMap<String, String>, Image) {
                     } else {
                         format!("#applied >= {value}")
                     }
+                }
+                Cond::AbsentOrExpired(at) => {
+                    names.insert("#expires".to_owned(), "expires_at".to_owned());
+                    values.insert(value.clone(), s(time::format(*at)));
+                    format!("(attribute_not_exists(PK) OR #expires <= {value})")
                 }
                 Cond::Unread => {
                     names.insert("#read".to_owned(), "read".to_owned());

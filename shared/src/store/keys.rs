@@ -1,8 +1,8 @@
 //! Every key and index attribute of the table, in one place.
 
 use crate::domain::{
-    Application, ApplicationId, Contract, ContractId, ContractStatus, EventId, Item, Job, JobId,
-    JobStatus, Notification, UserId,
+    Application, ApplicationId, Contract, ContractId, ContractStatus, EventId, IdempotencyKey,
+    Item, Job, JobId, JobStatus, Notification, UserId,
 };
 use crate::time::{self, Timestamp};
 use serde::Serialize;
@@ -194,8 +194,21 @@ pub fn key_of(item: &Item) -> (String, String) {
         }
         Item::Notification(n) => (user_pk(&n.recipient_id), notification_sk(n.notification_id)),
         Item::InboxHead(head) => (user_pk(&head.user_id), INBOX_HEAD_SK.to_owned()),
+        Item::IdempotencyRecord(r) => (
+            idempotency_pk(&r.user_id, &r.key),
+            IDEMPOTENCY_SK.to_owned(),
+        ),
     }
 }
+
+/// A user's key for one request: its own partition, so any number of keys spread out.
+/// User ids hold no `#`, so the user and the key cannot run into each other.
+pub fn idempotency_pk(user: &UserId, key: &IdempotencyKey) -> String {
+    format!("IDEMPOTENCY#{user}#{}", key.as_str())
+}
+
+pub const IDEMPOTENCY_PREFIX: &str = "IDEMPOTENCY#";
+pub const IDEMPOTENCY_SK: &str = "IDEMPOTENCY";
 
 /// A user's inbox head: how many notifications they have been delivered.
 pub const INBOX_HEAD_SK: &str = "INBOX";
@@ -219,9 +232,10 @@ impl IndexKeys {
             Item::Application(a) => Self::for_application(a),
             Item::Contract(c) => Self::for_contract(c),
             Item::Notification(n) => Self::for_notification(n),
-            Item::ApplicantGuard { .. } | Item::ContractLink { .. } | Item::InboxHead(_) => {
-                Self::default()
-            }
+            Item::ApplicantGuard { .. }
+            | Item::ContractLink { .. }
+            | Item::InboxHead(_)
+            | Item::IdempotencyRecord(_) => Self::default(),
         }
     }
 

@@ -8,6 +8,7 @@ mod commit;
 mod contracts;
 mod error;
 mod hire;
+mod idempotency;
 mod inbox;
 mod items;
 mod jobs;
@@ -19,6 +20,7 @@ mod transact;
 
 pub use commit::Committed;
 pub use error::StoreError;
+pub use idempotency::KeyedRead;
 pub use outbox::{DuePage, OutboxRow};
 pub use page::{Page, PageKey};
 
@@ -33,6 +35,9 @@ pub struct Store {
     /// Where the invocation using this store must have answered by; nothing is sent
     /// that could not end before it.
     deadline: Option<Deadline>,
+    /// The request this store serves, when it was sent with an `Idempotency-Key`: its
+    /// first read also fetches the key's record.
+    keyed: Option<Arc<KeyedRead>>,
 }
 
 impl Store {
@@ -41,6 +46,7 @@ impl Store {
             client,
             table: table.into(),
             deadline: None,
+            keyed: None,
         }
     }
 

@@ -57,16 +57,20 @@ impl Store {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
+    /// One item, read consistently (with the key's record, for a keyed request's first
+    /// read).
     pub(super) async fn get<T: DeserializeOwned>(
         &self,
         pk: String,
         sk: &str,
     ) -> Result<Option<T>, StoreError> {
-        Ok(self
-            .get_raw(pk, sk)
-            .await?
-            .map(serde_dynamo::from_item)
-            .transpose()?)
+        let image = if self.keyed.as_ref().is_some_and(|k| k.pending()) {
+            let key = (pk, sk.to_owned());
+            self.get_many(vec![key.clone()]).await?.remove(&key)
+        } else {
+            self.get_raw(pk, sk).await?
+        };
+        Ok(image.map(serde_dynamo::from_item).transpose()?)
     }
 
     /// One item as stored, read consistently.
@@ -87,10 +91,29 @@ impl Store {
         Ok(out.item)
     }
 
-    /// Items by key in one consistent BatchGetItem (at most 100 keys), by their key.
+    /// Items by key in one consistent BatchGetItem (at most 100 keys, a record included), by their key; a
+    /// keyed request's first read also fetches the key's record, kept apart.
     /// Keys DynamoDB leaves unprocessed are asked for again; if they stay unprocessed the
     /// answer is 503, never a result with holes.
     pub(super) async fn get_many(
+        &self,
+        mut wanted: Vec<(String, String)>,
+    ) -> Result<HashMap<(String, String), HashMap<String, AttributeValue>>, StoreError> {
+        let keyed = self.keyed.as_deref().filter(|k| k.pending());
+        let record_key = keyed.map(|k| k.key());
+        wanted.extend(record_key.clone());
+        let mut found = self.get_all(wanted).await?;
+        if let (Some(keyed), Some(key)) = (keyed, record_key) {
+            let record = found
+                .remove(&key)
+                .map(serde_dynamo::from_item)
+                .transpose()?;
+            keyed.found(record);
+        }
+        Ok(found)
+    }
+
+    async fn get_all(
         &self,
         wanted: Vec<(String, String)>,
     ) -> Result<HashMap<(String, String), HashMap<String, AttributeValue>>, StoreError> {

@@ -18,8 +18,9 @@ pub(crate) enum TxError {
     Cancelled(Vec<CancellationReason>),
     /// A timeout, or 5xx or throttling that outlasted the resends: it may have committed.
     Unknown(StoreError),
-    /// Conflicts with other transactions outlasted the retries: nothing was written.
-    Starved(StoreError),
+    /// Conflicts with other transactions outlasted the retries: nothing was written. The
+    /// last cancellation's reasons say which items conflicted.
+    Starved(StoreError, Vec<CancellationReason>),
     /// It did not commit and will not: a request DynamoDB refused outright.
     Store(StoreError),
 }
@@ -112,7 +113,10 @@ impl Store {
             conflicts += 1;
             if conflicts >= CONFLICT_ATTEMPTS {
                 tracing::warn!(conflicts, "transaction still conflicting after retries");
-                return Err(TxError::Starved(StoreError::Unavailable(Box::new(err))));
+                return Err(TxError::Starved(
+                    StoreError::Unavailable(Box::new(err)),
+                    reasons,
+                ));
             }
             tracing::debug!(conflicts, "transaction conflict, retrying");
             // Nothing was written: a new token, or DynamoDB would repeat the cancellation.

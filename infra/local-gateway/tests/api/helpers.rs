@@ -34,11 +34,19 @@ pub struct Reply {
     pub content_type: String,
     pub location: Option<String>,
     pub retry_after: Option<String>,
+    pub headers: reqwest::header::HeaderMap,
 }
 
 impl Reply {
     pub fn code(&self) -> &str {
         self.body["code"].as_str().unwrap_or("")
+    }
+
+    /// Whether this is an answer kept for an `Idempotency-Key`, sent again.
+    pub fn replayed(&self) -> bool {
+        self.headers
+            .get("idempotent-replayed")
+            .is_some_and(|v| v == "true")
     }
 
     /// Fails the test with the whole reply unless the status is `status`.
@@ -146,6 +154,7 @@ impl TestApp {
         let content_type = header(reqwest::header::CONTENT_TYPE).unwrap_or_default();
         let location = header(reqwest::header::LOCATION);
         let retry_after = header(reqwest::header::RETRY_AFTER);
+        let headers = res.headers().clone();
         let text = res.text().await.unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
         Reply {
@@ -154,6 +163,7 @@ impl TestApp {
             content_type,
             location,
             retry_after,
+            headers,
         }
     }
 
@@ -178,6 +188,16 @@ impl TestApp {
     pub async fn post(&self, user: &str, path: &str, body: Value) -> Reply {
         self.send(
             self.request(reqwest::Method::POST, Some(user), path)
+                .json(&body),
+        )
+        .await
+    }
+
+    /// A POST sent with an `Idempotency-Key`.
+    pub async fn post_keyed(&self, user: &str, path: &str, body: Value, key: &str) -> Reply {
+        self.send(
+            self.request(reqwest::Method::POST, Some(user), path)
+                .header("idempotency-key", key)
                 .json(&body),
         )
         .await

@@ -6,6 +6,7 @@ mod contracts;
 mod fixtures;
 mod helpers;
 mod hire;
+mod idempotency;
 mod invariants;
 mod jobs;
 mod notifications;

@@ -63,6 +63,42 @@ const TABLE: &[Row] = &[
     ("GET /me/contracts",                                    "200",                              2, 0, 2),
 ];
 
+/// Every POST sent with an `Idempotency-Key`, then sent again with it (the replay): (endpoint,
+/// outcome, round trips, round trips of the replay). A success costs what it costs without a
+/// key, its record riding in its one write; a refusal about state is kept in a write of its
+/// own; a replay is the one read, which finds the record.
+#[rustfmt::skip]
+const KEYED: &[(&str, &str, usize, usize)] = &[
+    // endpoint                                              outcome                        trips replay
+    ("POST /jobs",                                           "201",                             1, 1), // its write, cancelled by the record
+    ("POST /jobs/{job_id}/cancel",                           "200",                             2, 1),
+    ("POST /jobs/{job_id}/cancel",                           "409 JOB_NOT_OPEN",                2, 1),
+    ("POST /jobs/{job_id}/cancel",                           "404 JOB_NOT_FOUND",               2, 1),
+    ("POST /jobs/{job_id}/applications",                     "201",                             2, 1),
+    ("POST /jobs/{job_id}/applications",                     "409 JOB_NOT_OPEN",                2, 1),
+    ("POST /jobs/{job_id}/applications",                     "409 ALREADY_APPLIED",             3, 1),
+    ("POST /jobs/{job_id}/applications",                     "404 JOB_NOT_FOUND",               2, 1),
+    ("POST /jobs/{job_id}/applications/{application_id}/withdraw", "200",                       2, 1),
+    ("POST /jobs/{job_id}/applications/{application_id}/withdraw", "409 APPLICATION_NOT_PENDING", 2, 1),
+    ("POST /jobs/{job_id}/applications/{application_id}/withdraw", "404 JOB_NOT_FOUND",         2, 1),
+    ("POST /jobs/{job_id}/hire",                             "200 the last opening",            2, 1),
+    ("POST /jobs/{job_id}/hire",                             "200 openings left",               2, 1),
+    ("POST /jobs/{job_id}/hire",                             "409 JOB_NOT_OPEN",                2, 1),
+    ("POST /jobs/{job_id}/hire",                             "409 APPLICATION_NOT_PENDING",     3, 1),
+    ("POST /jobs/{job_id}/hire",                             "404 JOB_NOT_FOUND",               2, 1),
+    ("POST /me/notifications/{notification_id}/read",        "200",                             2, 1),
+    ("POST /me/notifications/{notification_id}/read",        "404 NOTIFICATION_NOT_FOUND",      2, 1),
+    ("POST /contracts/{contract_id}/fund",                   "200",                             2, 1),
+    ("POST /contracts/{contract_id}/fund",                   "409 INVALID_TRANSITION",          2, 1),
+    ("POST /contracts/{contract_id}/fund",                   "404 CONTRACT_NOT_FOUND",          2, 1),
+    ("POST /contracts/{contract_id}/release",                "200",                             2, 1),
+    ("POST /contracts/{contract_id}/release",                "409 INVALID_TRANSITION",          2, 1),
+    ("POST /contracts/{contract_id}/release",                "404 CONTRACT_NOT_FOUND",          2, 1),
+    ("POST /contracts/{contract_id}/refund",                 "200",                             2, 1),
+    ("POST /contracts/{contract_id}/refund",                 "409 INVALID_TRANSITION",          2, 1),
+    ("POST /contracts/{contract_id}/refund",                 "404 CONTRACT_NOT_FOUND",          2, 1),
+];
+
 /// The one request a row measures.
 enum Request {
     Get(&'static str, String),
@@ -74,6 +110,13 @@ impl Request {
         match self {
             Request::Get(user, path) => app.get(user, path).await,
             Request::Post(user, path, body) => app.post(user, path, body.clone()).await,
+        }
+    }
+
+    async fn send_keyed(&self, app: &TestApp, key: &str) -> Reply {
+        match self {
+            Request::Get(..) => panic!("only a POST takes an Idempotency-Key"),
+            Request::Post(user, path, body) => app.post_keyed(user, path, body.clone(), key).await,
         }
     }
 }
@@ -282,17 +325,8 @@ fn expected_reply(outcome: &str) -> (u16, Option<&str>) {
     (status, is_code.then_some(rest))
 }
 
-/// Runs one row on a stack of its own: set-up unmeasured, then exactly the one request.
-async fn measure(&(endpoint, outcome, ..): &Row) -> (Counts, Vec<Call>) {
-    let recorder = Recorder::new();
-    let app = spawn_app_with(|o| {
-        o.round_trips = Some(recorder.clone());
-        o.stream = true;
-    })
-    .await;
-    let request = prepare(&app, endpoint, outcome).await;
-    recorder.reset();
-    let reply = request.send(&app).await;
+#[track_caller]
+fn check_outcome(endpoint: &str, outcome: &str, reply: &Reply) {
     match expected_reply(outcome) {
         (status, Some(code)) => reply.expect_problem(status, code),
         (status, None) => assert_eq!(
@@ -300,7 +334,76 @@ async fn measure(&(endpoint, outcome, ..): &Row) -> (Counts, Vec<Call>) {
             "{endpoint} {outcome}: the set-up did not lead to this outcome: {reply:#?}"
         ),
     }
+}
+
+/// A stack of its own for one row, its calls recorded.
+async fn recorded_app() -> (TestApp, Recorder) {
+    let recorder = Recorder::new();
+    let app = spawn_app_with(|o| {
+        o.round_trips = Some(recorder.clone());
+        o.stream = true;
+    })
+    .await;
+    (app, recorder)
+}
+
+/// Runs one row on a stack of its own: set-up unmeasured, then exactly the one request.
+async fn measure(&(endpoint, outcome, ..): &Row) -> (Counts, Vec<Call>) {
+    let (app, recorder) = recorded_app().await;
+    let request = prepare(&app, endpoint, outcome).await;
+    recorder.reset();
+    let reply = request.send(&app).await;
+    check_outcome(endpoint, outcome, &reply);
     (recorder.counts(), recorder.calls())
+}
+
+/// Runs one keyed row: the request with a key, then the same again; the counts of each.
+async fn measure_keyed(&(endpoint, outcome, ..): &(&str, &str, usize, usize)) -> [Counts; 2] {
+    let (app, recorder) = recorded_app().await;
+    let request = prepare(&app, endpoint, outcome).await;
+    recorder.reset();
+    let first = request.send_keyed(&app, "round-trips").await;
+    check_outcome(endpoint, outcome, &first);
+    let counted = recorder.counts();
+    recorder.reset();
+    let replay = request.send_keyed(&app, "round-trips").await;
+    assert!(replay.replayed(), "{endpoint} {outcome}: {replay:#?}");
+    assert_eq!((replay.status, &replay.body), (first.status, &first.body));
+    [counted, recorder.counts()]
+}
+
+#[tokio::test]
+async fn a_keyed_request_costs_what_it_costs_without_a_key_and_its_replay_one_round_trip() {
+    let measured: Vec<[Counts; 2]> = futures::stream::iter(KEYED)
+        .map(measure_keyed)
+        .buffered(4)
+        .collect()
+        .await;
+    let mut mismatches = Vec::new();
+    for (&(endpoint, outcome, trips, replay), [first, again]) in KEYED.iter().zip(&measured) {
+        let unkeyed = TABLE
+            .iter()
+            .find(|r| (r.0, r.1) == (endpoint, outcome))
+            .expect("every keyed row has its row in TABLE");
+        if outcome.starts_with('2') {
+            assert_eq!(
+                trips, unkeyed.4,
+                "{endpoint} {outcome}: a key costs a success nothing"
+            );
+        }
+        let expected = [(trips, trips), (replay, replay)];
+        let seen = [
+            (first.dynamodb, first.round_trips),
+            (again.dynamodb, again.round_trips),
+        ];
+        if seen != expected || first.sqs + again.sqs > 0 {
+            mismatches.push(format!(
+                "{endpoint} {outcome}: expected {expected:?}, saw {seen:?} (DynamoDB calls, round trips), SQS {}",
+                first.sqs + again.sqs
+            ));
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
 
 fn describe(calls: &[Call]) -> String {
@@ -364,6 +467,13 @@ fn every_route_of_the_template_has_a_row_and_every_row_a_route() {
         .map(|r| r.route_key())
         .collect();
     let endpoints: BTreeSet<String> = TABLE.iter().map(|r| r.0.to_owned()).collect();
+    let posts: BTreeSet<String> = routes
+        .iter()
+        .filter(|r| r.starts_with("POST "))
+        .cloned()
+        .collect();
+    let keyed: BTreeSet<String> = KEYED.iter().map(|r| r.0.to_owned()).collect();
+    assert_eq!(keyed, posts, "every POST has its keyed rows");
     assert_eq!(
         routes.difference(&endpoints).collect::<Vec<_>>(),
         Vec::<&String>::new(),

@@ -88,7 +88,10 @@ impl Fixture {
         let job_e = str_of(&job(1).await, "job_id");
         let app_e_ivan = apply(&app, &job_e, "ivan", 40_000).await;
         let cancel = format!("/jobs/{job_e}/cancel");
-        app.post("alice", &cancel, json!({})).await.expect(200);
+        // With a key: the table holds the record of its answer.
+        app.post_keyed("alice", &cancel, json!({}), "cancel-e")
+            .await
+            .expect(200);
 
         let clean = app.items().await;
         Self {

@@ -1,7 +1,7 @@
 //! Audit trails and index keys broken on purpose, and items that are not what their keys
 //! say, one at a time, by raw writes to a table the API wrote.
 
-use super::{Fixture, keys_of_contract, text};
+use super::{Fixture, keys_of_contract, number, text};
 use crate::helpers::s;
 use ::audit::Check::*;
 use shared::domain::{EventId, JobId, UserId};
@@ -148,6 +148,18 @@ async fn every_break_of_the_indexes_and_every_unreadable_item_is_caught() {
     f.put(item).await;
     f.caught("a job that is not one", &[(Unreadable, "pk", &broken)])
         .await;
+
+    f.set(
+        "IDEMPOTENCY#alice#cancel-e",
+        "IDEMPOTENCY",
+        &[("expires_ttl", number(1))],
+    )
+    .await;
+    f.caught(
+        "a record TTL would delete at another time than it expires",
+        &[(Unreadable, "pk", "IDEMPOTENCY#alice#cancel-e")],
+    )
+    .await;
 
     let mut item = crate::helpers::Item::new();
     item.insert("PK".into(), text("STRAY#1"));

@@ -1,0 +1,114 @@
+//! The records of requests sent with an `Idempotency-Key`: read in the request's one read,
+//! written in its one write (with the change, or alone for a refusal).
+
+use super::error::unless_condition_failed;
+use super::items::{condition, row};
+use super::keys;
+use super::{Store, StoreError};
+use crate::domain::{IdempotencyRecord, Item, KeyedRequest};
+use crate::time::Timestamp;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
+use std::sync::{Arc, OnceLock};
+
+/// A keyed request and what its read found under its key.
+#[derive(Debug)]
+pub struct KeyedRead {
+    pub request: KeyedRequest,
+    found: OnceLock<Option<IdempotencyRecord>>,
+}
+
+impl KeyedRead {
+    pub(super) fn key(&self) -> (String, String) {
+        (
+            keys::idempotency_pk(&self.request.user_id, &self.request.key),
+            keys::IDEMPOTENCY_SK.to_owned(),
+        )
+    }
+
+    /// Whether the record is still to be read: it rides along the first read only.
+    pub(super) fn pending(&self) -> bool {
+        self.found.get().is_none()
+    }
+
+    pub(super) fn found(&self, record: Option<IdempotencyRecord>) {
+        // Only the first read's answer counts; a later one is never asked for.
+        let _ = self.found.set(record);
+    }
+}
+
+impl Store {
+    /// This store, serving `request`: its first read, whichever entities it reads, also
+    /// fetches the key's record in the same BatchGetItem.
+    pub fn keyed(&self, request: KeyedRequest) -> Self {
+        Self {
+            keyed: Some(Arc::new(KeyedRead {
+                request,
+                found: OnceLock::new(),
+            })),
+            ..self.clone()
+        }
+    }
+
+    pub fn keyed_request(&self) -> Option<&KeyedRequest> {
+        self.keyed.as_deref().map(|k| &k.request)
+    }
+
+    /// The record the request's read found under its key, if any (expired or not).
+    pub fn recorded(&self) -> Option<&IdempotencyRecord> {
+        self.keyed.as_deref()?.found.get()?.as_ref()
+    }
+
+    /// Keeps `record`, the answer to a refused request, on the condition that the key is
+    /// unused at `now`: `Ok(None)` once kept, or the record the key already holds (a
+    /// duplicate committed first).
+    pub async fn remember(
+        &self,
+        record: IdempotencyRecord,
+        now: Timestamp,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let write = KeyedRequest::write(record, now);
+        let (expression, names, values) = condition(&write.when);
+        let result = self
+            .client
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(row(&write.item)?))
+            .condition_expression(expression)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let existing = match &result {
+            Err(e) => match e.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(failed)) => {
+                    failed.item().cloned()
+                }
+                _ => None,
+            },
+            Ok(_) => None,
+        };
+        match unless_condition_failed(result)? {
+            Some(_) => Ok(None),
+            None => {
+                let image = existing.ok_or(StoreError::Corrupt)?;
+                Ok(Some(serde_dynamo::from_item(image)?))
+            }
+        }
+    }
+
+    /// The record under the request's key as it is now: what settling a keyed change whose
+    /// outcome is unknown reads first.
+    pub(super) async fn current_record(
+        &self,
+        like: &Item,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let (pk, sk) = keys::key_of(like);
+        self.get_raw(pk, &sk)
+            .await?
+            .map(serde_dynamo::from_item)
+            .transpose()
+            .map_err(StoreError::from)
+    }
+}
