@@ -14,6 +14,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use aws_sdk_sqs::types::QueueAttributeName;
 use futures::future::join_all;
 use local_gateway::auth::Auth;
+use local_gateway::round_trips::Recorder;
 use local_gateway::{LocalStack, Options};
 use serde_json::{Value, json};
 use shared::config::Config;
@@ -87,15 +88,31 @@ async fn setup_with(adjust: impl FnOnce(&mut Options)) -> Result<Bench, BoxError
 
 impl Bench {
     async fn post(&self, user: &str, path: &str, body: Value) -> Result<(u16, Value), BoxError> {
-        let res = self
+        let (status, body, _) = self.post_keyed(user, path, body, None).await?;
+        Ok((status, body))
+    }
+
+    /// A POST, with an `Idempotency-Key` if `key` is given: its status, body and whether it
+    /// was a replay.
+    async fn post_keyed(
+        &self,
+        user: &str,
+        path: &str,
+        body: Value,
+        key: Option<&str>,
+    ) -> Result<(u16, Value, bool), BoxError> {
+        let mut req = self
             .http
             .post(format!("{}{path}", self.base))
             .bearer_auth(self.auth.mint(user, chrono::Duration::hours(1)))
-            .json(&body)
-            .send()
-            .await?;
+            .json(&body);
+        if let Some(key) = key {
+            req = req.header("idempotency-key", key);
+        }
+        let res = req.send().await?;
         let status = res.status().as_u16();
-        Ok((status, res.json().await.unwrap_or(Value::Null)))
+        let replayed = res.headers().get("idempotent-replayed").is_some();
+        Ok((status, res.json().await.unwrap_or(Value::Null), replayed))
     }
 
     async fn get(&self, user: &str, path: &str) -> Result<Value, BoxError> {
@@ -813,6 +830,128 @@ async fn hire_overhead(hires: usize) -> Result<(), BoxError> {
     Ok(())
 }
 
+/// `POST /jobs` with an `Idempotency-Key` against the same POST without one, and the replay
+/// of the keyed one, interleaved one after another so that the three share the machine's
+/// noise: latency, and the capacity units DynamoDB reports each consumed.
+async fn idempotency(requests: usize) -> Result<(), BoxError> {
+    let recorder = Recorder::new();
+    let bench = setup_with(|o| {
+        o.round_trips = Some(recorder.clone());
+        o.stream = false;
+    })
+    .await?;
+    let body = json!({"title": "Bench", "budget_cents": 10_000});
+    let kinds = ["without a key", "with a key", "its replay"];
+    let mut latencies: [Vec<Duration>; 3] = Default::default();
+    let mut units = [0.0f64; 3];
+    for i in 0..requests {
+        let key = format!("bench-{i}");
+        for (kind, key) in [None, Some(key.as_str()), Some(key.as_str())]
+            .into_iter()
+            .enumerate()
+        {
+            recorder.reset();
+            let started = Instant::now();
+            let (status, _, replayed) = bench
+                .post_keyed("owner", "/jobs", body.clone(), key)
+                .await?;
+            latencies[kind].push(started.elapsed());
+            units[kind] += recorder.capacity_units();
+            if status != 201 || replayed != (kind == 2) {
+                return Err(format!("{}: {status}, replayed {replayed}", kinds[kind]).into());
+            }
+        }
+    }
+    // What each kind of item costs to write in a transaction, by DynamoDB's rule (2 write
+    // units per KB or part of one), from the items as the table holds them: DynamoDB Local
+    // reports a transaction's capacity from its first item only (probed: 2.0 units for one
+    // to four 100-byte puts), so its `ConsumedCapacity` is printed but is not the price.
+    let mut wcu: BTreeMap<&str, (f64, usize)> = BTreeMap::new();
+    let mut start = None;
+    loop {
+        let page = bench
+            .dynamo
+            .scan()
+            .table_name(&bench.table)
+            .set_exclusive_start_key(start)
+            .send()
+            .await?;
+        for item in page.items() {
+            let text = |k: &str| {
+                item.get(k)
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            let kind = match (text("PK"), text("SK")) {
+                (_, sk) if sk == keys::JOB_SK => "job",
+                (_, sk) if sk.starts_with("EVENT#") => "audit record",
+                (pk, _) if pk.starts_with("OUTBOX#") => "outbox event",
+                (pk, _) if pk.starts_with(keys::IDEMPOTENCY_PREFIX) => "idempotency record",
+                _ => continue,
+            };
+            let entry = wcu.entry(kind).or_default();
+            entry.0 += 2.0 * (item_size(item) as f64 / 1024.0).ceil();
+            entry.1 += 1;
+        }
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            break;
+        }
+    }
+    let mean = |kind: &str| wcu.get(kind).map_or(0.0, |(units, n)| units / *n as f64);
+    if wcu.get("job").map(|w| w.1) != Some(2 * requests)
+        || wcu.get("idempotency record").map(|w| w.1) != Some(requests)
+    {
+        return Err(format!("the table holds {wcu:?}, not {requests} creates of each kind").into());
+    }
+    // A create announces nothing: its transaction is the job and its audit record.
+    let plain = mean("job") + mean("audit record") + mean("outbox event");
+    println!(
+        "write units by DynamoDB's rule: without a key {plain:.1} (job {:.1}, audit record {:.1}), with a key {:.1} (its record {:.1} more); a replay writes nothing (one transaction, cancelled by the record's condition)",
+        mean("job"),
+        mean("audit record"),
+        plain + mean("idempotency record"),
+        mean("idempotency record"),
+    );
+    for l in &mut latencies {
+        l.sort();
+    }
+    for (kind, l) in latencies.iter().enumerate() {
+        println!(
+            "POST /jobs {}: p50={:.2}ms p99={:.2}ms (×{:.2} p50, ×{:.2} p99 of without a key); DynamoDB Local reported {:.2} capacity units a request",
+            kinds[kind],
+            percentile(l, 0.5),
+            percentile(l, 0.99),
+            percentile(l, 0.5) / percentile(&latencies[0], 0.5),
+            percentile(l, 0.99) / percentile(&latencies[0], 0.99),
+            units[kind] / requests as f64,
+        );
+    }
+    Ok(())
+}
+
+/// An item's size as DynamoDB bills it: each attribute's name and value, in bytes.
+fn item_size(item: &std::collections::HashMap<String, AttributeValue>) -> usize {
+    fn value(v: &AttributeValue) -> usize {
+        match v {
+            AttributeValue::S(s) => s.len(),
+            AttributeValue::N(n) => n.len().div_ceil(2) + 1,
+            AttributeValue::B(b) => b.as_ref().len(),
+            AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+            AttributeValue::L(l) => 3 + l.iter().map(|v| 1 + value(v)).sum::<usize>(),
+            AttributeValue::M(m) => {
+                3 + m.iter().map(|(k, v)| 1 + k.len() + value(v)).sum::<usize>()
+            }
+            AttributeValue::Ss(ss) => ss.iter().map(String::len).sum(),
+            AttributeValue::Ns(ns) => ns.iter().map(|n| n.len().div_ceil(2) + 1).sum(),
+            AttributeValue::Bs(bs) => bs.iter().map(|b| b.as_ref().len()).sum(),
+            _ => 0,
+        }
+    }
+    item.iter().map(|(k, v)| k.len() + value(v)).sum()
+}
+
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -825,8 +964,10 @@ async fn main() -> Result<(), BoxError> {
         Some("sweep-reads") => sweep_reads(arg(1, 10_000), arg(2, 100)).await,
         Some("load") => load(arg(1, 16), arg(2, 3), arg(3, 300)).await,
         Some("hire-overhead") => hire_overhead(arg(1, 1_000)).await,
-        _ => {
-            Err("usage: bench hire-race|notify|delay|sweep-reads|load|hire-overhead [args]".into())
-        }
+        Some("idempotency") => idempotency(arg(1, 1_000)).await,
+        _ => Err(
+            "usage: bench hire-race|notify|delay|sweep-reads|load|hire-overhead|idempotency [args]"
+                .into(),
+        ),
     }
 }
