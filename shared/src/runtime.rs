@@ -5,7 +5,7 @@ use crate::App;
 use crate::deadline::Deadline;
 use crate::domain::{IdempotencyRecord, KeyReused, KeyedRequest};
 use crate::http::idempotency::{keyed_request, replay, stored};
-use crate::http::{ApiError, caller, problem};
+use crate::http::{ApiError, MAX_BODY_BYTES, body_bytes, caller, declares_json, problem};
 use crate::telemetry::error_chain;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response, service_fn};
@@ -34,28 +34,22 @@ where
     let app = app.until(deadline);
     let span = tracing::info_span!("request", %request_id, %route);
     async move {
-        let keyed = match caller(&req).map(|user| keyed_request(&req, user)) {
-            Ok(Err(bad_key)) => Err(bad_key),
-            Ok(Ok(keyed)) => Ok(keyed),
-            // Unauthenticated: the handler answers that.
-            Err(_) => Ok(None),
-        };
-        let outcome = match keyed {
-            Err(bad_key) => Err(bad_key),
+        let outcome = match edge(&req) {
+            Err(refused) => Err(refused),
             Ok(None) => handler(app, req).await,
             Ok(Some(request)) => {
                 let app = app.keyed(request.clone());
                 let outcome = handler(app.clone(), req).await;
-                conclude(&app, &request, outcome, &path).await
+                conclude(&app, &request, outcome, &path, &request_id).await
             }
         };
-        match outcome {
+        let mut response = match outcome {
             Ok(response) => {
                 tracing::info!(status = response.status().as_u16(), "handled");
                 response
             }
             Err(error) => {
-                let response = problem(&error, &path);
+                let response = problem(&error, &path, &request_id);
                 let status = response.status().as_u16();
                 if status >= 500 {
                     tracing::error!(status, error = %error_chain(&error), "failed");
@@ -64,10 +58,35 @@ where
                 }
                 response
             }
+        };
+        if let Ok(id) = http::HeaderValue::from_str(&request_id) {
+            response.headers_mut().insert(REQUEST_ID, id);
         }
+        response
     }
     .instrument(span)
     .await
+}
+
+/// The header every answer of a function carries: the request id the function saw, the one
+/// its logs carry.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// What is checked of a request before any handler parses it: its size, that a body is
+/// declared JSON, and its `Idempotency-Key` (the keyed request it is, if it has one).
+fn edge(req: &Request) -> Result<Option<KeyedRequest>, ApiError> {
+    let body = body_bytes(req);
+    if body.len() > MAX_BODY_BYTES {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    if req.method() == http::Method::POST && !body.is_empty() && !declares_json(req) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    match caller(req) {
+        Ok(user) => keyed_request(req, user),
+        // Unauthenticated: the handler answers that.
+        Err(_) => Ok(None),
+    }
 }
 
 /// The answer to a keyed request: the one its key holds, if its read found one (or its
@@ -78,6 +97,7 @@ async fn conclude(
     request: &KeyedRequest,
     outcome: Result<Response<Body>, ApiError>,
     path: &str,
+    request_id: &str,
 ) -> Result<Response<Body>, ApiError> {
     let now = crate::time::now();
     let judge = |record: &IdempotencyRecord| match request.replay(record, now)? {
@@ -95,7 +115,7 @@ async fn conclude(
             judge(&record).unwrap_or(Err(ApiError::IdempotencyInProgress))
         }
         Err(error) if error.is_about_state() => {
-            let answer = stored(&problem(&error, path));
+            let answer = stored(&problem(&error, path, request_id));
             match app.store.remember(request.record(answer, now), now).await {
                 Ok(None) => Err(error),
                 Ok(Some(record)) => judge(&record).unwrap_or(Err(error)),

@@ -126,27 +126,27 @@ async fn proxy(State(gw): State<Gateway>, req: AxumRequest) -> AxumResponse {
         .find_map(|(r, h)| r.matches(&parts.method, &path).map(|p| (r, *h, p)))
     else {
         // API Gateway answers an unknown route itself, without calling any function.
-        return (
-            StatusCode::NOT_FOUND,
-            axum::Json(json!({"message": "Not Found"})),
-        )
-            .into_response();
+        return own_answer(StatusCode::NOT_FOUND, "Not Found");
     };
     let authorization = parts
         .headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let Some(claims) = gw.auth.verify(authorization) else {
-        return to_axum(shared::http::problem(
-            &shared::http::ApiError::Unauthenticated,
-            &path,
-        ));
+        // The JWT authorizer answers before any function runs, in its own words.
+        let mut response = own_answer(StatusCode::UNAUTHORIZED, "Unauthorized");
+        let challenge = match authorization {
+            None => "Bearer",
+            Some(_) => "Bearer error=\"invalid_token\"",
+        };
+        response.headers_mut().insert(
+            http::header::WWW_AUTHENTICATE,
+            http::HeaderValue::from_static(challenge),
+        );
+        return response;
     };
     let Ok(body) = to_bytes(body, MAX_GATEWAY_BODY).await else {
-        return to_axum(shared::http::problem(
-            &shared::http::ApiError::PayloadTooLarge,
-            &path,
-        ));
+        return own_answer(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
     };
     let event = api_gateway_event(
         route,
@@ -165,7 +165,15 @@ async fn proxy(State(gw): State<Gateway>, req: AxumRequest) -> AxumResponse {
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
     };
-    to_axum(shared::runtime::respond(gw.app.clone(), request, handler).await)
+    let mut response = to_axum(shared::runtime::respond(gw.app.clone(), request, handler).await);
+    // As API Gateway does on every answer: the function's request id is its own.
+    let request_id = event["requestContext"]["requestId"]
+        .as_str()
+        .unwrap_or_default();
+    if let Ok(id) = http::HeaderValue::from_str(request_id) {
+        response.headers_mut().insert(APIGW_REQUEST_ID, id);
+    }
+    response
 }
 
 /// The payload-v2 event API Gateway's HTTP API sends a function behind a JWT authorizer.
@@ -239,6 +247,19 @@ pub fn api_gateway_event(
         "isBase64Encoded": is_base64,
     })
 }
+
+/// An answer API Gateway gives itself: `{"message": ...}` with its request id in
+/// `apigw-requestid`, and no `x-request-id`, since no function saw the request.
+fn own_answer(status: StatusCode, message: &'static str) -> AxumResponse {
+    let mut response = (status, axum::Json(json!({ "message": message }))).into_response();
+    if let Ok(id) = http::HeaderValue::from_str(&ulid::Ulid::generate().to_string()) {
+        response.headers_mut().insert(APIGW_REQUEST_ID, id);
+    }
+    response
+}
+
+/// The header API Gateway puts on every answer, its own included.
+pub const APIGW_REQUEST_ID: &str = "apigw-requestid";
 
 fn base64_encode(bytes: &[u8]) -> String {
     use base64::Engine;

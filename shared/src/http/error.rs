@@ -13,6 +13,8 @@ pub enum ApiError {
     MalformedJson(String),
     #[error("payload too large")]
     PayloadTooLarge,
+    #[error("the body is not declared JSON")]
+    UnsupportedMediaType,
     #[error("validation failed")]
     Validation(Vec<FieldError>),
     #[error("invalid cursor")]
@@ -110,6 +112,13 @@ impl ApiError {
                     "The request body exceeds {} bytes.",
                     super::request::MAX_BODY_BYTES
                 ),
+                none,
+            ),
+            Self::UnsupportedMediaType => (
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                "Unsupported media type",
+                "A request body must be JSON, declared as Content-Type: application/json.".into(),
                 none,
             ),
             Self::Validation(errors) => (

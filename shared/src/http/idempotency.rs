@@ -57,11 +57,7 @@ pub fn fingerprint(req: &Request) -> String {
                 .collect()
         })
         .unwrap_or_default();
-    let bytes: &[u8] = match req.body() {
-        Body::Text(t) => t.as_bytes(),
-        Body::Binary(b) => b,
-        _ => b"",
-    };
+    let bytes = super::request::body_bytes(req);
     let body = serde_json::from_slice::<Value>(bytes)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()));
     // serde_json's maps are sorted, so the encoding of the whole is canonical, and as JSON

@@ -23,12 +23,7 @@ pub fn caller(req: &Request) -> Result<UserId, ApiError> {
 
 /// The body as a JSON object; syntax problems are `MALFORMED_JSON`, size `PAYLOAD_TOO_LARGE`.
 pub fn json_body(req: &Request) -> Result<Map<String, Value>, ApiError> {
-    let bytes: &[u8] = match req.body() {
-        Body::Empty => b"",
-        Body::Text(t) => t.as_bytes(),
-        Body::Binary(b) => b,
-        _ => b"",
-    };
+    let bytes = body_bytes(req);
     if bytes.len() > MAX_BODY_BYTES {
         return Err(ApiError::PayloadTooLarge);
     }
@@ -47,10 +42,41 @@ pub fn path_id<T>(req: &Request, name: &str, parse: impl Fn(&str) -> Option<T>) 
         .and_then(parse)
 }
 
+/// A query parameter as API Gateway's HTTP API passes it: a repeated one joined with commas
+/// (`limit=5&limit=6` is `"5,6"`, which no parameter accepts), never silently its first.
 pub fn query_param(req: &Request, name: &str) -> Option<String> {
     req.query_string_parameters_ref()
-        .and_then(|q| q.first(name))
-        .map(str::to_owned)
+        .and_then(|q| q.all(name))
+        .map(|values| values.join(","))
+}
+
+/// Whether a request's body is declared JSON: `application/json` or a `+json` type, with
+/// any parameters (`; charset=utf-8`).
+pub fn declares_json(req: &Request) -> bool {
+    let Some(content_type) = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// The body's bytes, as the event carried them.
+pub fn body_bytes(req: &Request) -> &[u8] {
+    match req.body() {
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => b"",
+    }
 }
 
 /// `limit` and `cursor`, shared by every list.

@@ -30,8 +30,9 @@ pub fn list<T: Serialize>(items: &[T], next: Option<Cursor>) -> Response<Body> {
     )
 }
 
-/// The RFC 9457 problem document for `error`.
-pub fn problem(error: &ApiError, instance: &str) -> Response<Body> {
+/// The RFC 9457 problem document for `error`, with the id of the request it answers, the
+/// one a client can quote.
+pub fn problem(error: &ApiError, instance: &str, request_id: &str) -> Response<Body> {
     let (status, code, title, detail, extra) = error.problem();
     let mut body = json!({
         "type": format!("https://marketplace.example/problems/{}", code.to_lowercase().replace('_', "-")),
@@ -40,6 +41,7 @@ pub fn problem(error: &ApiError, instance: &str) -> Response<Body> {
         "detail": detail,
         "code": code,
         "instance": instance,
+        "request_id": request_id,
     });
     if let (Value::Object(body), Value::Object(extra)) = (&mut body, extra) {
         body.extend(extra);
@@ -79,10 +81,11 @@ mod tests {
         let unavailable = problem(
             &ApiError::Unavailable(StoreError::Unavailable("timed out".into())),
             "/jobs",
+            "r-1",
         );
         assert_eq!(unavailable.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(unavailable.headers()[header::RETRY_AFTER], RETRY_AFTER_SECS);
-        let not_found = problem(&ApiError::JobNotFound, "/jobs/x");
+        let not_found = problem(&ApiError::JobNotFound, "/jobs/x", "r-2");
         assert!(not_found.headers().get(header::RETRY_AFTER).is_none());
     }
 }

@@ -161,7 +161,7 @@ async fn hire_refusals_follow_the_order_of_checks() {
             .json(&json!({"application_id": application_id})),
     )
     .await
-    .expect_problem(401, "UNAUTHENTICATED");
+    .expect_unauthorized();
     assert_eq!(app.items().await, before);
 }
 

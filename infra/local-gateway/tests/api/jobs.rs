@@ -149,7 +149,8 @@ async fn no_or_bad_token_is_401() {
     let no_token = app
         .send(app.request(reqwest::Method::GET, None, "/jobs"))
         .await;
-    no_token.expect_problem(401, "UNAUTHENTICATED");
+    no_token.expect_unauthorized();
+    assert_eq!(no_token.header("www-authenticate"), Some("Bearer"));
     let forged = local_gateway::auth::Auth::new("some-other-secret-of-enough-length")
         .mint("alice", chrono::Duration::hours(1));
     let bad = app
@@ -160,7 +161,12 @@ async fn no_or_bad_token_is_401() {
                 .json(&json!({"title": "T", "budget_cents": 1})),
         )
         .await;
-    bad.expect_problem(401, "UNAUTHENTICATED");
+    bad.expect_unauthorized();
+    assert!(
+        bad.header("www-authenticate")
+            .unwrap()
+            .contains("invalid_token")
+    );
     assert!(app.items().await.is_empty());
 }
 

@@ -3,6 +3,7 @@
 mod applications;
 mod conflicts;
 mod contracts;
+mod edge;
 mod fixtures;
 mod helpers;
 mod hire;
