@@ -9,6 +9,7 @@ pub mod deadline;
 pub mod domain;
 pub mod handlers;
 pub mod http;
+pub mod metrics;
 pub mod publisher;
 pub mod runtime;
 pub mod store;

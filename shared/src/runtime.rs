@@ -6,10 +6,12 @@ use crate::deadline::Deadline;
 use crate::domain::{IdempotencyRecord, KeyReused, KeyedRequest};
 use crate::http::idempotency::{keyed_request, replay, stored};
 use crate::http::{ApiError, MAX_BODY_BYTES, body_bytes, caller, declares_json, problem};
+use crate::metrics::{self, Emf, Process};
 use crate::telemetry::error_chain;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response, service_fn};
 use std::future::Future;
+use std::sync::Arc;
 use tracing::Instrument;
 
 /// Runs one request through `handler`, turning any error into its problem response.
@@ -26,6 +28,7 @@ where
         _ => Default::default(),
     };
     let path = req.raw_http_path().to_owned();
+    let started = std::time::Instant::now();
     // The function's own deadline under Lambda; its timeout's equivalent anywhere else.
     let deadline = req
         .lambda_context_ref()
@@ -62,6 +65,9 @@ where
         if let Ok(id) = http::HeaderValue::from_str(&request_id) {
             response.headers_mut().insert(REQUEST_ID, id);
         }
+        let latency_ms = started.elapsed().as_secs_f64() * 1_000.0;
+        metrics::request(&route, response.status().as_u16(), latency_ms);
+        metrics::metadata("request_id", request_id.as_str());
         response
     }
     .instrument(span)
@@ -136,25 +142,35 @@ where
     F: FnOnce(App, Request) -> Fut + Copy + Send + Sync + 'static,
     Fut: Future<Output = Result<Response<Body>, ApiError>> + Send,
 {
+    let process = Arc::new(Process::start(Emf::from_env()));
     crate::telemetry::init();
     let app = App::from_env().await?;
     lambda_http::run(service_fn(move |req: Request| {
-        let app = app.clone();
-        async move { Ok::<_, std::convert::Infallible>(respond(app, req, handler).await) }
+        let (app, process) = (app.clone(), process.clone());
+        async move {
+            let response = process.flushed(respond(app, req, handler)).await;
+            Ok::<_, std::convert::Infallible>(response)
+        }
     }))
     .await
 }
 
 /// The whole `main` of the SQS consumer.
 pub async fn serve_sqs() -> Result<(), lambda_runtime::Error> {
+    let process = Arc::new(Process::start(Emf::from_env()));
     crate::telemetry::init();
     let app = App::from_env().await?;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<aws_lambda_events::event::sqs::SqsEvent>| {
             let app = app.until(Deadline::from_epoch_millis(event.context.deadline));
             let span = tracing::info_span!("notify", request_id = %event.context.request_id);
+            let process = process.clone();
             async move {
-                Ok::<_, std::convert::Infallible>(crate::handlers::notify(app, event.payload).await)
+                let answer = async {
+                    metrics::metadata("request_id", event.context.request_id.as_str());
+                    crate::handlers::notify(app, event.payload).await
+                };
+                Ok::<_, std::convert::Infallible>(process.flushed(answer).await)
             }
             .instrument(span)
         },
@@ -164,6 +180,7 @@ pub async fn serve_sqs() -> Result<(), lambda_runtime::Error> {
 
 /// The whole `main` of the scheduled sweeper: its time budget is the invocation's deadline.
 pub async fn serve_sweep() -> Result<(), lambda_runtime::Error> {
+    let process = Arc::new(Process::start(Emf::from_env()));
     crate::telemetry::init();
     let app = App::from_env().await?;
     lambda_runtime::run(lambda_runtime::service_fn(
@@ -171,8 +188,14 @@ pub async fn serve_sweep() -> Result<(), lambda_runtime::Error> {
             let deadline = Deadline::from_epoch_millis(event.context.deadline);
             let app = app.until(deadline);
             let span = tracing::info_span!("sweep", request_id = %event.context.request_id);
+            let process = process.clone();
             async move {
-                crate::handlers::sweep(&app, crate::time::now(), deadline.instant())
+                let sweep = async {
+                    metrics::metadata("request_id", event.context.request_id.as_str());
+                    crate::handlers::sweep(&app, crate::time::now(), deadline.instant()).await
+                };
+                process
+                    .flushed(sweep)
                     .await
                     .map_err(|e| lambda_runtime::Error::from(error_chain(&e)))
             }

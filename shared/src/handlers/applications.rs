@@ -4,6 +4,7 @@ use crate::App;
 use crate::domain::transitions::{Apply, Hire, Withdraw};
 use crate::domain::{ApplicationId, Bid, Rejection};
 use crate::http::{ApiError, ListQuery, caller, json, json_body, path_id};
+use crate::metrics;
 use http::StatusCode;
 use lambda_http::Request;
 use serde_json::Value;
@@ -89,7 +90,14 @@ pub async fn hire(app: App, req: Request) -> Answer {
         application,
         caller: owner,
     };
-    let (hired, response) = app.commit(hire, ok).await?;
+    let (hired, response) = app.commit(hire, ok).await.inspect_err(|e| {
+        if let ApiError::Rejected(Rejection::JobNotOpen(_) | Rejection::ApplicationNotPending(_)) =
+            e
+        {
+            metrics::count("HiresLost", 1);
+        }
+    })?;
+    metrics::count("HiresWon", 1);
     tracing::info!(
         job_id = %hired.job.job_id,
         application_id = %hired.application.application_id,

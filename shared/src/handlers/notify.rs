@@ -3,6 +3,7 @@
 
 use crate::App;
 use crate::domain::{Notification, OutboxEvent, UserId};
+use crate::metrics;
 use crate::store::StoreError;
 use crate::telemetry::error_chain;
 use aws_lambda_events::event::dynamodb::EventRecord as StreamRecord;
@@ -83,12 +84,17 @@ pub async fn notify(app: App, batch: SqsEvent) -> SqsBatchResponse {
     let deliveries =
         futures::future::join_all(by_recipient.into_values().map(|(events, notifications)| {
             let app = &app;
-            async move { (events, app.store.deliver(notifications).await) }
+            let sent = notifications.len();
+            async move { (events, sent, app.store.deliver(notifications).await) }
         }))
         .await;
-    for (events, delivered) in deliveries {
+    for (events, sent, delivered) in deliveries {
         match delivered {
-            Ok(new) => tracing::info!(new, "notifications delivered"),
+            Ok(new) => {
+                tracing::info!(new, "notifications delivered");
+                metrics::count("NotificationsApplied", new);
+                metrics::count("DuplicatesSkipped", sent.saturating_sub(new));
+            }
             Err(e) => {
                 let e = NotifyError::from(e);
                 for i in events {
@@ -109,8 +115,11 @@ pub async fn notify(app: App, batch: SqsEvent) -> SqsBatchResponse {
     }))
     .await;
     for (i, outcome) in finished.into_iter().flatten() {
-        if let Err(e) = outcome {
-            failed.insert(i, e);
+        match outcome {
+            Ok(rejected) => metrics::count("FanOutRejections", rejected),
+            Err(e) => {
+                failed.insert(i, e);
+            }
         }
     }
     let mut response = SqsBatchResponse::default();

@@ -6,6 +6,7 @@
 use crate::App;
 use crate::domain::transitions::{ExpireContract, ExpireJob};
 use crate::domain::{Contract, Job};
+use crate::metrics::{self, Unit};
 use crate::store::keys::{self, Due};
 use crate::store::{Committed, OutboxRow, PageKey, StoreError};
 use crate::telemetry::error_chain;
@@ -49,6 +50,33 @@ pub struct SweepReport {
     pub read: usize,
     /// It stopped for time with due work left; the next run continues.
     pub out_of_time: bool,
+    /// How long ago the oldest event still due that this run saw was written, in seconds
+    /// (0 when it saw none): an event the pipe and the redrives keep failing to deliver
+    /// grows it past any redrive delay.
+    pub oldest_due_secs: i64,
+}
+
+impl SweepReport {
+    /// The run's work as metrics: what the alarms on failed, parked and long-due events
+    /// watch.
+    fn count(&self) {
+        metrics::count("SweepExpiredJobs", self.expired_jobs);
+        metrics::count("SweepExpiredContracts", self.expired_contracts);
+        metrics::count("SweepRedriven", self.redriven);
+        // Zeros too: an alarm on a metric that is never written has no data to clear it.
+        metrics::record("SweepParked", self.parked as f64, Unit::Count);
+        metrics::record("SweepFailed", self.failed as f64, Unit::Count);
+        metrics::record(
+            "SweepOutOfTime",
+            f64::from(u8::from(self.out_of_time)),
+            Unit::Count,
+        );
+        metrics::record(
+            "OutboxOldestDueAge",
+            self.oldest_due_secs as f64,
+            Unit::Seconds,
+        );
+    }
 }
 
 struct Budget(Instant);
@@ -98,7 +126,14 @@ pub async fn sweep(
             &mut report,
             |rows: Vec<OutboxRow>| async move {
                 // Claim one by one, send the claimed together (ten to a SendMessageBatch).
-                let mut tally = Tally::default();
+                let mut tally = Tally {
+                    oldest_secs: rows
+                        .iter()
+                        .map(|r| (now - r.created_at).num_seconds())
+                        .max()
+                        .unwrap_or_default(),
+                    ..Tally::default()
+                };
                 let mut claimed = Vec::new();
                 for row in rows {
                     if budget.spent() {
@@ -144,6 +179,7 @@ pub async fn sweep(
         at = %time::format(now),
         "sweep done"
     );
+    report.count();
     Ok(report)
 }
 
@@ -160,6 +196,8 @@ struct Tally {
     parked: usize,
     /// The time budget ran out within the page.
     out_of_time: bool,
+    /// How long ago the page's oldest item was written, in seconds, for outbox events.
+    oldest_secs: i64,
 }
 
 impl Tally {
@@ -233,6 +271,7 @@ where
             report.skipped += tally.skipped;
             report.failed += tally.failed;
             report.parked += tally.parked;
+            report.oldest_due_secs = report.oldest_due_secs.max(tally.oldest_secs);
             if tally.out_of_time {
                 return (false, done);
             }

@@ -112,6 +112,17 @@ impl Store {
                 return Err(TxError::Cancelled(reasons));
             }
             conflicts += 1;
+            let throttled = !reasons
+                .iter()
+                .any(|r| reason_code(r) == "TransactionConflict");
+            crate::metrics::count(
+                if throttled {
+                    "ThrottlesRetried"
+                } else {
+                    "ConflictsRetried"
+                },
+                1,
+            );
             if conflicts >= CONFLICT_ATTEMPTS {
                 tracing::warn!(conflicts, "transaction still conflicting after retries");
                 return Err(TxError::Starved(

@@ -20,9 +20,16 @@ fn binary(name: &str) -> std::path::PathBuf {
     path
 }
 
-/// Runs `function`'s binary for one invocation of its sample event; returns the answer kind
-/// (`response` or `error`) and body.
-async fn invoke(function: &str, table: &str, queue_url: &str) -> (String, String) {
+/// What one invocation of a binary gave: the answer kind (`response` or `error`), its body,
+/// and the lines it wrote to stdout.
+struct Invoked {
+    kind: String,
+    body: String,
+    stdout: Vec<String>,
+}
+
+/// Runs `function`'s binary for one invocation of its sample event.
+async fn invoke(function: &str, table: &str, queue_url: &str) -> Invoked {
     let mut emulator = Emulator::start(sample(function), false)
         .await
         .expect("the Runtime API emulator starts");
@@ -45,6 +52,9 @@ async fn invoke(function: &str, table: &str, queue_url: &str) -> (String, String
         .env("QUEUE_URL", queue_url)
         .env("CURSOR_SECRET", "runtime-api-test-secret")
         .env("RUST_LOG", "warn")
+        .env("POWERTOOLS_METRICS_NAMESPACE", "MarketplaceTest")
+        .env("POWERTOOLS_SERVICE_NAME", "marketplace")
+        .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .unwrap_or_else(|e| panic!("{function}: {e}"));
@@ -53,7 +63,64 @@ async fn invoke(function: &str, table: &str, queue_url: &str) -> (String, String
         .await
         .unwrap_or_else(|| panic!("{function} did not answer within 30 s"));
     let _ = child.kill().await;
-    (answer.kind, answer.body)
+    let mut stdout = String::new();
+    if let Some(mut out) = child.stdout.take() {
+        use tokio::io::AsyncReadExt;
+        let _ = out.read_to_string(&mut stdout).await;
+    }
+    Invoked {
+        kind: answer.kind,
+        body: answer.body,
+        stdout: stdout.lines().map(str::to_owned).collect(),
+    }
+}
+
+/// The one Embedded Metric Format line an invocation wrote, checked for what every
+/// function's line carries: the namespace and the `service` dimension from the
+/// environment, and the cold start with the function's name.
+fn metrics_line(function: &str, stdout: &[String]) -> Value {
+    let lines: Vec<Value> = stdout
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l.get("_aws").is_some())
+        .collect();
+    assert_eq!(lines.len(), 1, "{function}: one metrics line: {stdout:#?}");
+    let line = lines.into_iter().next().unwrap();
+    let directives = line["_aws"]["CloudWatchMetrics"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(
+        directives
+            .iter()
+            .all(|d| d["Namespace"] == "MarketplaceTest")
+    );
+    assert_eq!(
+        directives[0]["Dimensions"],
+        serde_json::json!([["service"]])
+    );
+    let cold = directives
+        .iter()
+        .find(|d| d["Dimensions"] == serde_json::json!([["service", "function_name"]]))
+        .unwrap_or_else(|| panic!("{function}: no cold start: {line}"));
+    assert_eq!(cold["Metrics"][0]["Name"], "ColdStart");
+    assert_eq!(
+        (&line["ColdStart"], &line["function_name"]),
+        (&serde_json::json!(1), &serde_json::json!(function))
+    );
+    assert_eq!(line["service"], "marketplace");
+    assert!(line["InitDuration"].as_f64().unwrap() > 0.0);
+    // Every metric a directive names has its value on the line.
+    for d in &directives {
+        for m in d["Metrics"].as_array().unwrap() {
+            let name = m["Name"].as_str().unwrap();
+            assert!(
+                line[name].is_number(),
+                "{function}: {name} named without a value: {line}"
+            );
+        }
+    }
+    line
 }
 
 #[tokio::test]
@@ -64,16 +131,28 @@ async fn every_function_binary_answers_its_sample_through_the_runtime_api() {
         .unwrap();
     for function in functions {
         let app = spawn_app().await;
-        let (kind, body) = invoke(&function, &app.table, &app.queues.url).await;
+        let Invoked { kind, body, stdout } = invoke(&function, &app.table, &app.queues.url).await;
         assert_eq!(kind, "response", "{function} reported {kind}: {body}");
         let answer: Value =
             serde_json::from_str(&body).unwrap_or_else(|e| panic!("{function}: {e}: {body}"));
+        let line = metrics_line(&function, &stdout);
         match function.as_str() {
             "notify" => {
                 assert_eq!(answer["batchItemFailures"], serde_json::json!([]), "{body}");
                 check_notify_sample_applied(&app).await;
+                assert_eq!(line["NotificationsApplied"], 1.0, "{line}");
             }
-            "sweep" => assert_eq!(answer["expired_jobs"], 0, "{body}"),
+            "sweep" => {
+                assert_eq!(answer["expired_jobs"], 0, "{body}");
+                for name in [
+                    "SweepFailed",
+                    "SweepParked",
+                    "SweepOutOfTime",
+                    "OutboxOldestDueAge",
+                ] {
+                    assert_eq!(line[name], 0.0, "{name}: {line}");
+                }
+            }
             _ => {
                 let status = answer["statusCode"]
                     .as_u64()
@@ -84,6 +163,12 @@ async fn every_function_binary_answers_its_sample_through_the_runtime_api() {
                     status,
                     answer["body"].as_str().unwrap_or_default(),
                 );
+                assert_eq!(line["Requests"], 1.0, "{function}: {line}");
+                assert!(line["Latency"].as_f64().unwrap() > 0.0);
+                assert_eq!(line["status_class"], format!("{}xx", status / 100));
+                let sample: Value = serde_json::from_str(&sample(&function)).unwrap();
+                assert_eq!(line["route"], sample["routeKey"], "{function}");
+                assert_eq!(line["request_id"], sample["requestContext"]["requestId"]);
             }
         }
     }
