@@ -357,30 +357,63 @@ async fn measure(&(endpoint, outcome, ..): &Row) -> (Counts, Vec<Call>) {
     (recorder.counts(), recorder.calls())
 }
 
-/// Runs one keyed row: the request with a key, then the same again; the counts of each.
-async fn measure_keyed(&(endpoint, outcome, ..): &(&str, &str, usize, usize)) -> [Counts; 2] {
+/// Runs one keyed row: the request with a key, then the same again; the counts of each,
+/// and the calls of both.
+async fn measure_keyed(
+    &(endpoint, outcome, ..): &(&str, &str, usize, usize),
+) -> ([Counts; 2], Vec<Call>) {
     let (app, recorder) = recorded_app().await;
     let request = prepare(&app, endpoint, outcome).await;
     recorder.reset();
     let first = request.send_keyed(&app, "round-trips").await;
     check_outcome(endpoint, outcome, &first);
     let counted = recorder.counts();
+    let mut calls = recorder.calls();
     recorder.reset();
     let replay = request.send_keyed(&app, "round-trips").await;
     assert!(replay.replayed(), "{endpoint} {outcome}: {replay:#?}");
     assert_eq!((replay.status, &replay.body), (first.status, &first.body));
-    [counted, recorder.counts()]
+    calls.extend(recorder.calls());
+    ([counted, recorder.counts()], calls)
+}
+
+/// The IAM actions `endpoint`'s calls need that its function's policy in `template.yaml`
+/// lacks: a call the policy does not allow fails in production only.
+fn not_allowed(endpoint: &str, calls: &[Call]) -> Vec<String> {
+    let template = Template::load_default().unwrap();
+    let route = template
+        .routes()
+        .unwrap()
+        .into_iter()
+        .find(|r| r.route_key() == endpoint)
+        .expect("a route of the template");
+    let policies =
+        serde_norway::to_string(&template.function(&route.function).unwrap()["Policies"]).unwrap();
+    calls
+        .iter()
+        .map(|c| match (c.service.as_str(), c.operation.as_str()) {
+            // A transaction's items are authorized one by one; every one here puts an item.
+            ("DynamoDB", "TransactWriteItems") => "dynamodb:PutItem".to_owned(),
+            ("DynamoDB", op) => format!("dynamodb:{op}"),
+            (service, op) => format!("{}:{op}", service.to_lowercase()),
+        })
+        .filter(|action| !policies.contains(&format!("{action}\n")))
+        .map(|action| format!("{} ({endpoint}) lacks {action}", route.function))
+        .collect()
 }
 
 #[tokio::test]
 async fn a_keyed_request_costs_what_it_costs_without_a_key_and_its_replay_one_round_trip() {
-    let measured: Vec<[Counts; 2]> = futures::stream::iter(KEYED)
+    let measured: Vec<([Counts; 2], Vec<Call>)> = futures::stream::iter(KEYED)
         .map(measure_keyed)
         .buffered(4)
         .collect()
         .await;
     let mut mismatches = Vec::new();
-    for (&(endpoint, outcome, trips, replay), [first, again]) in KEYED.iter().zip(&measured) {
+    for (&(endpoint, outcome, trips, replay), ([first, again], calls)) in
+        KEYED.iter().zip(&measured)
+    {
+        mismatches.extend(not_allowed(endpoint, calls));
         let unkeyed = TABLE
             .iter()
             .find(|r| (r.0, r.1) == (endpoint, outcome))
@@ -436,6 +469,7 @@ async fn each_request_costs_the_calls_and_round_trips_of_the_table() {
             "| `{endpoint}` | {outcome} | {} | {} | {} |\n",
             counts.dynamodb, counts.sqs, counts.round_trips
         );
+        mismatches.extend(not_allowed(endpoint, calls));
         let expected = Counts {
             dynamodb,
             sqs,
