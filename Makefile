@@ -26,7 +26,7 @@ test: deps
 lint: deps
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	.venv/bin/cfn-lint template.yaml
+	.venv/bin/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
 
 # Against `make dev`'s DynamoDB Local unless TABLE_NAME is set without DYNAMODB_ENDPOINT:
 # then the real table, with the ambient AWS credentials, read-only. AUDIT_ARGS adds flags.

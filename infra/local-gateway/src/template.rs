@@ -133,6 +133,16 @@ impl Template {
         Ok(routes)
     }
 
+    /// Every resource of this type, by logical id, in the template's order.
+    pub fn resources_of_type<'a>(&'a self, kind: &'a str) -> Vec<(&'a str, &'a Value)> {
+        self.of_type(kind).collect()
+    }
+
+    /// The template's `Parameters`, if it has any.
+    pub fn parameters(&self) -> Option<&Value> {
+        self.root.get("Parameters")
+    }
+
     /// The `Properties` of the resource with this logical id.
     pub fn resource_properties(&self, id: &str) -> Result<&Value, TemplateError> {
         self.resources()
@@ -226,6 +236,35 @@ impl Template {
             .filter(|e| e.get("Type").and_then(Value::as_str) == Some("DynamoDB"))
             .count();
         pipes + mappings + sam
+    }
+}
+
+/// The argument of the intrinsic function `name` (`Ref`, `Sub`, `GetAtt`, …) when `v` is
+/// a call of it, in the short form (`!Sub x`) or the long one (`{"Fn::Sub": x}`).
+pub fn intrinsic<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
+    match v {
+        Value::Tagged(t) if t.tag == name => Some(&t.value),
+        Value::Mapping(m) if m.len() == 1 => {
+            let long = if name == "Ref" {
+                name.to_owned()
+            } else {
+                format!("Fn::{name}")
+            };
+            m.get(long.as_str())
+        }
+        _ => None,
+    }
+}
+
+/// The logical id `v` refers to with `!Ref id` or `!GetAtt id.Attribute` (either form).
+pub fn referenced(v: &Value) -> Option<&str> {
+    if let Some(id) = intrinsic(v, "Ref").and_then(Value::as_str) {
+        return Some(id);
+    }
+    match intrinsic(v, "GetAtt")? {
+        Value::String(s) => s.split('.').next(),
+        Value::Sequence(parts) => parts.first().and_then(Value::as_str),
+        _ => None,
     }
 }
 
