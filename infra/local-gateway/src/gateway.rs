@@ -3,6 +3,7 @@
 use crate::auth::Auth;
 use crate::resources::{self, StackError};
 use crate::template::{Route, Template};
+use aws_sdk_dynamodb::config::retry::{RetryPartition, TokenBucket};
 use axum::Router;
 use axum::body::{Body as AxumBody, to_bytes};
 use axum::extract::{Request as AxumRequest, State};
@@ -16,7 +17,8 @@ use shared::app::Clients;
 use shared::config::Config;
 use shared::handlers::{Handler, http_handler};
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// API Gateway's own payload limit; the handlers enforce the API's smaller one.
 const MAX_GATEWAY_BODY: usize = 10 * 1024 * 1024;
@@ -31,7 +33,10 @@ pub struct GatewayConfig {
 
 #[derive(Clone)]
 pub struct Gateway {
+    /// The handlers over the gateway's clients: for the sweep it runs itself.
     app: App,
+    /// What serves the routes' requests.
+    instances: Instances,
     routes: Arc<Vec<(Route, Handler)>>,
     auth: Auth,
     clients: Clients,
@@ -58,6 +63,7 @@ impl Gateway {
             .collect::<Result<Vec<_>, StackError>>()?;
         Ok(Self {
             app: App::with_clients(clients.clone(), &config.app),
+            instances: Instances::new(clients.clone(), config.app.clone()),
             routes: Arc::new(routes),
             auth: config.auth,
             clients,
@@ -165,7 +171,10 @@ async fn proxy(State(gw): State<Gateway>, req: AxumRequest) -> AxumResponse {
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
     };
-    let mut response = to_axum(shared::runtime::respond(gw.app.clone(), request, handler).await);
+    // Held until the answer is made: the instance serves no other request meanwhile.
+    let instance = gw.instances.take();
+    let mut response =
+        to_axum(shared::runtime::respond(instance.app.clone(), request, handler).await);
     // As API Gateway does on every answer: the function's request id is its own.
     let request_id = event["requestContext"]["requestId"]
         .as_str()
@@ -174,6 +183,90 @@ async fn proxy(State(gw): State<Gateway>, req: AxumRequest) -> AxumResponse {
         response.headers_mut().insert(APIGW_REQUEST_ID, id);
     }
     response
+}
+
+/// The gateway's function instances, kept as Lambda keeps them: an instance runs one
+/// invocation at a time, a request that finds none idle starts a new one, and one that
+/// ends leaves its instance idle for the next request.
+///
+/// What an instance owns here is its DynamoDB client's retry quota. The SDK keeps one
+/// token bucket (500 tokens; a retry costs 5, a retry after a timeout 10) per retry
+/// partition, the service's name by default, per process. On Lambda a process is one
+/// instance serving one request at a time, so one request's retries can only spend its
+/// own instance's quota. In the gateway's one process every concurrent invocation spent
+/// the same bucket, and a retry holds its tokens until its call ends: in the 1,000-way
+/// race on DynamoDB Local, fifty calls retrying after a timeout held all of it, and every
+/// other call whose attempt timed out meanwhile was given up unretried (about 200 such
+/// refusals a run; in four runs of five, 23-57 hires answered 503 for a read that a retry
+/// would have made; BENCHMARKS.md, the race's (f) rows). No Lambda does that. So each
+/// instance has a partition, and with it a bucket, of its own; the connection pool, the
+/// timeouts and the retry settings stay those of the one client.
+#[derive(Clone)]
+struct Instances {
+    idle: Arc<Mutex<Vec<App>>>,
+    clients: Clients,
+    config: Arc<Config>,
+    started: Arc<AtomicUsize>,
+}
+
+impl Instances {
+    fn new(clients: Clients, config: Config) -> Self {
+        Self {
+            idle: Arc::default(),
+            clients,
+            config: Arc::new(config),
+            started: Arc::default(),
+        }
+    }
+
+    /// An idle instance, or a new one. It is idle again when the [`Instance`] is dropped,
+    /// also when the request's future is (its client went away).
+    fn take(&self) -> Instance {
+        let idle = lock(&self.idle).pop();
+        Instance {
+            app: idle.unwrap_or_else(|| self.start()),
+            idle: self.idle.clone(),
+        }
+    }
+
+    /// A new instance's handlers: the gateway's clients, the DynamoDB one with a retry
+    /// quota of its own (the bucket the SDK would make for the process of a Lambda).
+    fn start(&self) -> App {
+        let n = self.started.fetch_add(1, Ordering::Relaxed);
+        let partition = RetryPartition::custom(format!("dynamodb-instance-{n}"))
+            .token_bucket(TokenBucket::default())
+            .build();
+        let dynamo = aws_sdk_dynamodb::Client::from_conf(
+            self.clients
+                .dynamo
+                .config()
+                .to_builder()
+                .retry_partition(partition)
+                .build(),
+        );
+        let clients = Clients {
+            dynamo,
+            sqs: self.clients.sqs.clone(),
+        };
+        App::with_clients(clients, &self.config)
+    }
+}
+
+/// An instance serving one request.
+struct Instance {
+    app: App,
+    idle: Arc<Mutex<Vec<App>>>,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        lock(&self.idle).push(self.app.clone());
+    }
+}
+
+/// The idle instances; a panic elsewhere while holding the lock leaves a list still whole.
+fn lock(idle: &Mutex<Vec<App>>) -> MutexGuard<'_, Vec<App>> {
+    idle.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The payload-v2 event API Gateway's HTTP API sends a function behind a JWT authorizer.

@@ -15,6 +15,10 @@ use aws_sdk_dynamodb::types::{CancellationReason, TransactWriteItem};
 /// the bound is the contention on one job in practice.
 const REBASE_ATTEMPTS: u32 = 60;
 
+/// How many calls one settling read gets, each with the SDK's own attempts: the read that
+/// tells a caller its change committed is worth another try while the deadline has room.
+const SETTLING_READ_CALLS: u32 = 3;
+
 /// A committed change: the caller's answer and what it announced.
 #[derive(Debug)]
 pub struct Committed<A> {
@@ -181,8 +185,10 @@ impl Store {
     /// its first item is read). In that order, a change that commits between the
     /// two reads is found committed; the other order would find it neither committed nor
     /// possible. Not committed: the domain judges the item as it is now, so a hire that lost
-    /// to another hire hears 409 as every loser does. Anything else, a failed read among it,
-    /// is 503: nothing is ever answered from a guess.
+    /// to another hire hears 409 as every loser does. A read that fails is made again
+    /// ([`Store::read_back`]) while the deadline leaves room for it and the reads after it.
+    /// Anything else, a read failing to the end among it, is 503: nothing is ever answered
+    /// from a guess.
     async fn settle<T: Transition>(
         &self,
         mut transition: T,
@@ -217,13 +223,19 @@ impl Store {
             return Err(error_of(error));
         };
         let (pk, sk) = keys::key_of(&first.item);
-        let current = match self.get_raw(pk, &sk).await {
-            Ok(image) => image,
-            Err(e) => return Err(unavailable(e)),
+        // With the marker still to read, a failed read of the first item leaves it to the
+        // marker to find the change committed: only "not committed" needs the item.
+        let current = match self.read_back(pk, &sk, reads).await {
+            Err(e) if marker.is_none() => return Err(unavailable(e)),
+            read => read,
         };
         if let Some(marker) = marker {
             match self
-                .get_raw(keys::job_pk(change.trail), &keys::event_sk(marker.event_id))
+                .read_back(
+                    keys::job_pk(change.trail),
+                    &keys::event_sk(marker.event_id),
+                    1,
+                )
                 .await
             {
                 Ok(Some(_)) => return Ok(change.into()),
@@ -231,7 +243,7 @@ impl Store {
                 Err(e) => return Err(unavailable(e)),
             }
         }
-        let Some(current) = current else {
+        let Some(current) = current.map_err(unavailable)? else {
             return Err(error_of(error));
         };
         transition.rebase(0, decode(&first.item, current)?)?;
@@ -239,6 +251,39 @@ impl Store {
             Ok(next) if next.is_empty() => Ok(next.into()),
             Ok(_) => Err(error_of(error)),
             Err(rejection) => Err(refused(rejection)),
+        }
+    }
+}
+
+impl Store {
+    /// One settling read, made only while the deadline has room for it and the rest of the
+    /// `reads` left to settle (this one included), and made again when it fails for want
+    /// of an answer (a timeout, throttling, a 5xx), [`SETTLING_READ_CALLS`] calls at most.
+    ///
+    /// Under overload this is what keeps a committed change from being answered 503: a
+    /// transaction that committed behind a queue longer than its call budget is settled by
+    /// reads that queue behind the same backlog, and the first call can run out its budget
+    /// where the next one, seconds later, is answered (BENCHMARKS.md, the hire race's (e)
+    /// and (f) rows). A read changes nothing, so making it again is always safe.
+    async fn read_back(
+        &self,
+        pk: String,
+        sk: &str,
+        reads: u32,
+    ) -> Result<Option<Image>, StoreError> {
+        let mut calls = 0;
+        loop {
+            if !self.deadline().allows(CALL * reads) {
+                return Err(StoreError::Unavailable("no time left to read back".into()));
+            }
+            calls += 1;
+            match self.get_raw(pk.clone(), sk).await {
+                Err(StoreError::Unavailable(e)) if calls < SETTLING_READ_CALLS => {
+                    tracing::debug!(calls, error = %crate::telemetry::error_chain(&*e), "a settling read failed; reading again");
+                    backoff(calls).await;
+                }
+                result => return result,
+            }
         }
     }
 }

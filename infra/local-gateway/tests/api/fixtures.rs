@@ -135,8 +135,10 @@ pub struct FaultInjector {
     pub update_plan: Arc<Mutex<VecDeque<Fault>>>,
     /// TransactWriteItems calls seen, injected or not.
     pub transactions: Arc<AtomicUsize>,
-    /// GetItem calls seen; those to fail while set, and how many were failed.
+    /// GetItem calls seen; faults for the next ones, in order (before `failing_reads`);
+    /// those to fail while set, and how many were failed.
     pub reads: Arc<AtomicUsize>,
+    pub read_plan: Arc<Mutex<VecDeque<Fault>>>,
     pub failing_reads: Arc<Mutex<Option<FailingReads>>>,
     pub failed_reads: Arc<AtomicUsize>,
     /// Injected answers wait while this is false: a test holds a transaction in flight.
@@ -211,7 +213,8 @@ impl HttpConnector for ConflictConnector {
             self.state.update_plan.lock().unwrap().pop_front()
         } else if target.ends_with(".GetItem") {
             self.state.reads.fetch_add(1, Ordering::SeqCst);
-            self.state.read_fault(&request)
+            let planned = self.state.read_plan.lock().unwrap().pop_front();
+            planned.or_else(|| self.state.read_fault(&request))
         } else {
             None
         };
@@ -294,6 +297,7 @@ pub async fn app_with_faults(fault: Fault) -> (TestApp, FaultInjector) {
         update_plan: Arc::default(),
         transactions: Arc::new(AtomicUsize::new(0)),
         reads: Arc::new(AtomicUsize::new(0)),
+        read_plan: Arc::default(),
         failing_reads: Arc::default(),
         failed_reads: Arc::new(AtomicUsize::new(0)),
         delay: Arc::default(),

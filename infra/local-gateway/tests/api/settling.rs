@@ -121,6 +121,48 @@ async fn a_hire_whose_outcome_cannot_be_read_back_is_503_never_409() {
     assert_eq!(app.contracts_of_job(&job_id).await, 1);
 }
 
+/// Under overload a hire's transaction can commit behind a queue longer than its call's
+/// budget, and its read-back queue behind the same backlog. Before, the first read that ran
+/// out its budget made the answer 503, for a hire that committed; now the read is made again
+/// while the deadline has room.
+#[tokio::test]
+async fn a_committed_hire_whose_read_back_times_out_once_is_200() {
+    let (app, injector) = app_with_faults(Fault::LostResponse).await;
+    let (job_id, application_id) = job_with_application(&app).await;
+    // The first read-back's three attempts hang, each to its 0.8 s timeout.
+    injector.read_plan.lock().unwrap().extend([Fault::Hang; 3]);
+    let reads = injector.reads.load(Ordering::SeqCst);
+
+    let reply = with_answers_lost(&injector, app.hire("alice", &job_id, &application_id)).await;
+
+    let hired = reply.expect(200);
+    assert_eq!(hired["application"]["status"], "hired");
+    // Three attempts at the job, each timing out; then the job, and the hire's first audit
+    // record.
+    assert_eq!(injector.reads.load(Ordering::SeqCst) - reads, 5);
+    assert_eq!(app.contracts_of_job(&job_id).await, 1);
+}
+
+/// Only "not committed" needs the first item read back: its audit record alone says that
+/// the change committed. Before, a first item that could not be read made the answer 503
+/// without looking for the record.
+#[tokio::test]
+async fn a_committed_hire_whose_job_cannot_be_read_back_is_found_by_its_record() {
+    let (app, injector) = app_with_faults(Fault::LostResponse).await;
+    let (job_id, application_id) = job_with_application(&app).await;
+    *injector.failing_reads.lock().unwrap() = Some(FailingReads {
+        fault: Fault::Fail,
+        unless: shared::store::keys::EVENT_SK_PREFIX,
+    });
+
+    let reply = with_answers_lost(&injector, app.hire("alice", &job_id, &application_id)).await;
+
+    reply.expect(200);
+    assert!(injector.failed_reads.load(Ordering::SeqCst) > 0);
+    *injector.failing_reads.lock().unwrap() = None;
+    assert_eq!(app.contracts_of_job(&job_id).await, 1);
+}
+
 /// Before, one counter covered conflicts and unknown outcomes: after a conflict, a lost
 /// answer was never sent again, and an apply that committed answered 503.
 #[tokio::test]
