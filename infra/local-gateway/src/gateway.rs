@@ -196,8 +196,8 @@ async fn proxy(State(gw): State<Gateway>, req: AxumRequest) -> AxumResponse {
 /// own instance's quota. In the gateway's one process every concurrent invocation spent
 /// the same bucket, and a retry holds its tokens until its call ends: in the 1,000-way
 /// race on DynamoDB Local, fifty calls retrying after a timeout held all of it, and every
-/// other call whose attempt timed out meanwhile was given up unretried (about 200 such
-/// refusals a run; in four runs of five, 23-57 hires answered 503 for a read that a retry
+/// other call whose attempt timed out meanwhile was given up unretried (141-200 such
+/// refusals a run; in four runs of five, 23-57 hires answered 503 for a call that a retry
 /// would have made; BENCHMARKS.md, the race's (f) rows). No Lambda does that. So each
 /// instance has a partition, and with it a bucket, of its own; the connection pool, the
 /// timeouts and the retry settings stay those of the one client.
