@@ -80,6 +80,8 @@ impl Setting {
             ("QUEUE_URL", self.queue_url.as_str()),
             ("REDRIVE_DELAY_SECS", "60"),
             ("RELEASE_WINDOW_DAYS", "14"),
+            ("POWERTOOLS_METRICS_NAMESPACE", "Marketplace"),
+            ("POWERTOOLS_SERVICE_NAME", "marketplace"),
             ("RUST_LOG", "info"),
         ]
         .into_iter()
