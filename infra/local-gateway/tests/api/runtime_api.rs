@@ -1,7 +1,7 @@
 //! Every function binary, run as Lambda runs it: a Lambda Runtime API emulator hands it its
 //! sample event and takes its answer. This is what tests each `main.rs`.
 
-use crate::fixtures::{check_http, check_notify_sample_applied, sample};
+use crate::fixtures::{check_http, check_notify_sample_applied, job_with_application_ids, sample};
 use crate::helpers::{dynamodb_endpoint, spawn_app, sqs_endpoint};
 use local_gateway::runtime_api::Emulator;
 use serde_json::Value;
@@ -30,7 +30,12 @@ struct Invoked {
 
 /// Runs `function`'s binary for one invocation of its sample event.
 async fn invoke(function: &str, table: &str, queue_url: &str) -> Invoked {
-    let mut emulator = Emulator::start(sample(function), false)
+    invoke_with(function, sample(function), table, queue_url).await
+}
+
+/// Runs `function`'s binary for one invocation of `event`.
+async fn invoke_with(function: &str, event: String, table: &str, queue_url: &str) -> Invoked {
+    let mut emulator = Emulator::start(event, false)
         .await
         .expect("the Runtime API emulator starts");
     let addr = emulator.address;
@@ -172,4 +177,56 @@ async fn every_function_binary_answers_its_sample_through_the_runtime_api() {
             }
         }
     }
+}
+
+/// The hire sample, for `job_id` and `application_id`.
+fn hire_event(job_id: &str, application_id: &str) -> String {
+    let mut event: Value = serde_json::from_str(&sample("hire")).unwrap();
+    let path = format!("/jobs/{job_id}/hire");
+    event["rawPath"] = path.clone().into();
+    event["requestContext"]["http"]["path"] = path.into();
+    event["pathParameters"] = serde_json::json!({ "job_id": job_id });
+    event["body"] = serde_json::json!({ "application_id": application_id })
+        .to_string()
+        .into();
+    event.to_string()
+}
+
+#[tokio::test]
+async fn the_hire_binary_counts_a_hire_won_and_a_hire_lost() {
+    let app = spawn_app().await;
+    let (job_id, ids) = job_with_application_ids(&app, 1, &["bob", "carol"]).await;
+
+    let won = invoke_with(
+        "hire",
+        hire_event(&job_id, &ids[0]),
+        &app.table,
+        &app.queues.url,
+    )
+    .await;
+    let lost = invoke_with(
+        "hire",
+        hire_event(&job_id, &ids[1]),
+        &app.table,
+        &app.queues.url,
+    )
+    .await;
+
+    let status =
+        |i: &Invoked| serde_json::from_str::<Value>(&i.body).unwrap()["statusCode"].clone();
+    assert_eq!((status(&won), status(&lost)), (200.into(), 409.into()));
+    let won = metrics_line("hire", &won.stdout);
+    let lost = metrics_line("hire", &lost.stdout);
+    assert_eq!(
+        (won["HiresWon"].as_f64(), won.get("HiresLost")),
+        (Some(1.0), None)
+    );
+    assert_eq!(
+        (lost["HiresLost"].as_f64(), lost.get("HiresWon")),
+        (Some(1.0), None)
+    );
+    assert_eq!(
+        (&won["status_class"], &lost["status_class"]),
+        (&"2xx".into(), &"4xx".into())
+    );
 }
