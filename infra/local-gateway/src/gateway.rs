@@ -79,9 +79,15 @@ impl Gateway {
         Router::new()
             .route("/_local/health", get(health))
             .route("/_local/sweep", axum::routing::post(sweep))
+            // Only here: in production the document is published with the code, not served.
+            .route("/openapi.json", get(openapi))
             .fallback(proxy)
             .with_state(self)
     }
+}
+
+async fn openapi() -> AxumResponse {
+    axum::Json(crate::openapi::document()).into_response()
 }
 
 async fn sweep(State(gw): State<Gateway>) -> AxumResponse {

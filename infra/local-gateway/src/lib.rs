@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod filter;
 pub mod gateway;
+pub mod openapi;
 pub mod pipe;
 pub mod resources;
 pub mod round_trips;

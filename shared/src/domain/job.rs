@@ -176,8 +176,8 @@ impl Openings {
     pub const MAX: u32 = 50;
 
     pub fn parse(raw: &Value) -> Result<Self, String> {
-        match raw.as_u64() {
-            Some(n) if (1..=u64::from(Self::MAX)).contains(&n) => Ok(Self(n as u32)),
+        match super::validation::integer(raw) {
+            Some(n) if (1..=i64::from(Self::MAX)).contains(&n) => Ok(Self(n as u32)),
             _ => Err(format!("must be an integer between 1 and {}", Self::MAX)),
         }
     }

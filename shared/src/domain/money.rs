@@ -10,9 +10,7 @@ impl Cents {
     pub const MAX: i64 = 1_000_000_000;
 
     pub fn parse(raw: &serde_json::Value) -> Result<Self, String> {
-        let n = raw
-            .as_i64()
-            .filter(|_| raw.is_i64() || raw.is_u64())
+        let n = super::validation::integer(raw)
             .ok_or_else(|| "must be an integer number of cents".to_owned())?;
         if (Self::MIN..=Self::MAX).contains(&n) {
             Ok(Self(n))
@@ -60,6 +58,7 @@ mod tests {
             Cents::parse(&json!(1_000_000_000)).map(Cents::get),
             Ok(1_000_000_000)
         );
+        assert_eq!(Cents::parse(&json!(100.0)).map(Cents::get), Ok(100));
         for bad in [
             json!(0),
             json!(-5),

@@ -170,8 +170,12 @@ impl TestApp {
         self.auth.mint(user, chrono::Duration::hours(1))
     }
 
+    /// Sends `req` and fails the test unless the answer is one the published contract
+    /// (`infra/openapi.yaml`) describes for that method and path.
     pub async fn send(&self, req: reqwest::RequestBuilder) -> Reply {
-        let res = req.send().await.expect("request sent");
+        let req = req.build().expect("a well-formed request");
+        let (method, path) = (req.method().to_string(), req.url().path().to_owned());
+        let res = self.http.execute(req).await.expect("request sent");
         let status = res.status().as_u16();
         let header = |name| {
             res.headers()
@@ -185,14 +189,16 @@ impl TestApp {
         let headers = res.headers().clone();
         let text = res.text().await.unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Reply {
+        let reply = Reply {
             status,
             body,
             content_type,
             location,
             retry_after,
             headers,
-        }
+        };
+        super::contract::check(&method, &path, &reply);
+        reply
     }
 
     pub fn request(

@@ -109,6 +109,32 @@ async fn every_job_bound_is_enforced_and_changes_nothing() {
     .await;
 }
 
+/// JSON does not tell `2` from `2.0`, nor does the JSON Schema of the published contract:
+/// an integer written with a fraction of zero is that integer (schemathesis sent one).
+#[tokio::test]
+async fn integers_written_with_a_zero_fraction_are_integers() {
+    let app = spawn_app().await;
+    let body = r#"{"title": "T", "budget_cents": 50000.0, "openings": 2.0}"#;
+    let job = app.post_raw("alice", "/jobs", body).await.expect(201);
+    assert_eq!(
+        (job["budget_cents"].clone(), job["openings"].clone()),
+        (json!(50000), json!(2))
+    );
+    let path = format!("/jobs/{}/applications", str_of(&job, "job_id"));
+    let application = app
+        .post_raw("bob", &path, r#"{"bid_cents": 4.5e4}"#)
+        .await
+        .expect(201);
+    assert_eq!(application["bid_cents"], json!(45000));
+    assert_rejected_unchanged(
+        &app,
+        "/jobs",
+        json!({"title": "T", "budget_cents": 100.5}),
+        "budget_cents",
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn all_field_errors_are_listed_together() {
     let app = spawn_app().await;

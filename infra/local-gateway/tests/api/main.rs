@@ -2,6 +2,7 @@
 
 mod applications;
 mod conflicts;
+mod contract;
 mod contracts;
 mod edge;
 mod fixtures;
