@@ -10,7 +10,7 @@
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::{
-    BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef, Output,
+    BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef,
 };
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
@@ -20,7 +20,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// One call as the SDK ran it (retries included), on the recorder's clock.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Call {
     /// As the SDK names it: `DynamoDB`, `SQS`.
     pub service: String,
@@ -29,9 +29,6 @@ pub struct Call {
     pub start: u64,
     /// `None` while running, or for a call whose future was dropped (a send given up on).
     pub end: Option<u64>,
-    /// The capacity units DynamoDB reported the call consumed (the store asks for them on
-    /// every read and write); 0 when it reported none, as for a cancelled transaction.
-    pub capacity_units: f64,
 }
 
 /// What a request cost.
@@ -143,7 +140,6 @@ impl Recorder {
             operation,
             start,
             end: None,
-            capacity_units: 0.0,
         });
         Recorded {
             index: log.calls.len() - 1,
@@ -151,20 +147,14 @@ impl Recorder {
         }
     }
 
-    fn ended(&self, Recorded { index, start }: Recorded, capacity_units: f64) {
+    fn ended(&self, Recorded { index, start }: Recorded) {
         let mut log = self.log();
         let end = log.tick();
         // A reset since the start took the call away: its end belongs to what was forgotten,
         // not to whichever call took its place.
         if let Some(call) = log.calls.get_mut(index).filter(|c| c.start == start) {
             call.end = Some(end);
-            call.capacity_units = capacity_units;
         }
-    }
-
-    /// The capacity units the calls since the last reset consumed, as DynamoDB reported.
-    pub fn capacity_units(&self) -> f64 {
-        self.log().calls.iter().map(|c| c.capacity_units).sum()
     }
 }
 
@@ -230,38 +220,15 @@ impl Intercept for Counter {
 
     fn read_after_execution(
         &self,
-        context: &FinalizerInterceptorContextRef<'_>,
+        _context: &FinalizerInterceptorContextRef<'_>,
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some(recorded) = cfg.load::<Recorded>() {
-            let output = context.output_or_error().and_then(Result::ok);
-            self.recorder
-                .ended(*recorded, output.map_or(0.0, consumed_units));
+            self.recorder.ended(*recorded);
         }
         Ok(())
     }
-}
-
-/// The capacity a DynamoDB call's output reports it consumed.
-fn consumed_units(output: &Output) -> f64 {
-    use aws_sdk_dynamodb::operation as op;
-    use aws_sdk_dynamodb::types::ConsumedCapacity;
-    let sum = |c: &[ConsumedCapacity]| c.iter().filter_map(|c| c.capacity_units()).sum();
-    if let Some(o) = output.downcast_ref::<op::transact_write_items::TransactWriteItemsOutput>() {
-        return sum(o.consumed_capacity());
-    }
-    if let Some(o) = output.downcast_ref::<op::batch_get_item::BatchGetItemOutput>() {
-        return sum(o.consumed_capacity());
-    }
-    let single = if let Some(o) = output.downcast_ref::<op::get_item::GetItemOutput>() {
-        o.consumed_capacity()
-    } else if let Some(o) = output.downcast_ref::<op::put_item::PutItemOutput>() {
-        o.consumed_capacity()
-    } else {
-        None
-    };
-    single.and_then(|c| c.capacity_units()).unwrap_or(0.0)
 }
 
 #[cfg(test)]
@@ -274,7 +241,6 @@ mod tests {
             operation: "GetItem".into(),
             start,
             end,
-            capacity_units: 0.0,
         }
     }
 
@@ -327,9 +293,9 @@ mod tests {
         let early = recorder.started(None);
         recorder.reset();
         let next = recorder.started(None);
-        recorder.ended(early, 0.0);
+        recorder.ended(early);
         assert_eq!(recorder.calls()[0].end, None, "{:?}", recorder.calls());
-        recorder.ended(next, 0.0);
+        recorder.ended(next);
         assert_eq!(recorder.calls().len(), 1);
         assert!(recorder.calls()[0].end.is_some());
         assert_eq!(recorder.counts().round_trips, 1);

@@ -8,7 +8,7 @@ use super::{Store, StoreError};
 use crate::domain::{IdempotencyRecord, Item, KeyedRequest};
 use crate::time::Timestamp;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 use std::sync::{Arc, OnceLock};
 
 /// A keyed request and what its read found under its key.
@@ -78,7 +78,6 @@ impl Store {
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await;
         let existing = match &result {

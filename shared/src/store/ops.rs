@@ -4,9 +4,7 @@
 use super::keys::{self, IndexKeys, Row};
 use super::{Page, PageKey, Store, StoreError};
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, Put, ReturnConsumedCapacity, TransactWriteItem,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
@@ -88,7 +86,6 @@ impl Store {
             .key(keys::PK, s(pk))
             .key(keys::SK, s(sk))
             .consistent_read(true)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await?;
         Ok(out.item)
@@ -135,7 +132,6 @@ impl Store {
                 .client
                 .batch_get_item()
                 .set_request_items(Some(request))
-                .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .send()
                 .await?;
             for item in out.responses.unwrap_or_default().into_values().flatten() {

@@ -2,7 +2,7 @@ use super::{Store, StoreError};
 use crate::deadline::CALL;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{CancellationReason, ReturnConsumedCapacity, TransactWriteItem};
+use aws_sdk_dynamodb::types::{CancellationReason, TransactWriteItem};
 use std::time::Duration;
 
 /// How many times a transaction cancelled by a conflicting one is sent again.
@@ -69,7 +69,6 @@ impl Store {
                 .transact_write_items()
                 .set_transact_items(Some(items.clone()))
                 .client_request_token(&token)
-                .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .send()
                 .await;
             let err = match sent {
