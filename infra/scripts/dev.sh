@@ -4,6 +4,8 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
+# Where cargo put the binaries: CARGO_TARGET_DIR when it is set, as for cargo itself.
+bin="${CARGO_TARGET_DIR:-target}/debug"
 PORT="${PORT:-3000}"
 DYNAMODB_PORT="${DYNAMODB_PORT:-8000}"
 SQS_PORT="${SQS_PORT:-9324}"
@@ -19,4 +21,4 @@ trap 'infra/scripts/dynamodb-local.sh stop --pid-file "$state/dynamodb.pid"; inf
 infra/scripts/sqs-local.sh start --port "$SQS_PORT" --pid-file "$state/sqs.pid" --log "$state/sqs.log"
 
 DYNAMODB_ENDPOINT="http://127.0.0.1:$DYNAMODB_PORT" SQS_ENDPOINT="http://127.0.0.1:$SQS_PORT" \
-  PORT="$PORT" target/debug/local-gateway serve
+  PORT="$PORT" "$bin"/local-gateway serve

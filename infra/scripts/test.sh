@@ -4,6 +4,8 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
+# Where cargo put the binaries: CARGO_TARGET_DIR when it is set, as for cargo itself.
+bin="${CARGO_TARGET_DIR:-target}/debug"
 state=.local/test
 mkdir -p "$state"
 
@@ -57,17 +59,26 @@ step "schemathesis against the published contract (infra/openapi.yaml)"
 gateway_port="$(free_port)"
 PORT="$gateway_port" TABLE_NAME=test-schemathesis SWEEP_INTERVAL_SECS=3600 RUST_LOG=error \
   DYNAMODB_ENDPOINT="http://127.0.0.1:$ddb_port" SQS_ENDPOINT="http://127.0.0.1:$sqs_port" \
-  target/debug/local-gateway serve > "$state/gateway.log" 2>&1 &
+  "$bin"/local-gateway serve > "$state/gateway.log" 2>&1 &
 gateway_pid=$!
 trap 'kill "$gateway_pid" 2>/dev/null || true; stop' EXIT
-for _ in $(seq 1 100); do
-  python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
-    "http://127.0.0.1:$gateway_port/_local/health" 2>/dev/null && break
+healthy=""
+for _ in $(seq 1 600); do
+  if python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
+    "http://127.0.0.1:$gateway_port/_local/health" 2>/dev/null; then
+    healthy=1
+    break
+  fi
   sleep 0.1
 done
+if [ -z "$healthy" ]; then
+  echo "the local gateway did not become healthy within a minute:" >&2
+  cat "$state/gateway.log" >&2
+  exit 1
+fi
 SCHEMATHESIS_HOOKS=infra/schemathesis_hooks.py .venv/bin/st --config-file infra/schemathesis.toml \
   run "http://127.0.0.1:$gateway_port/openapi.json" --url "http://127.0.0.1:$gateway_port" \
-  --header "Authorization: Bearer $(target/debug/local-gateway token alice)" \
+  --header "Authorization: Bearer $("$bin"/local-gateway token alice)" \
   --checks all --exclude-checks unsupported_method --seed 20261125 --max-examples 50 \
   --generation-database none --workers 2 --no-color
 kill "$gateway_pid"
@@ -80,5 +91,5 @@ trap stop EXIT
 # driven by hand), and the suite takes minutes; what the audit is to find here is state the
 # API must never write, at any delay.
 step "audit of every table the tests wrote"
-DYNAMODB_ENDPOINT="http://127.0.0.1:$ddb_port" target/debug/audit --all-tables --prefix test- \
+DYNAMODB_ENDPOINT="http://127.0.0.1:$ddb_port" "$bin"/audit --all-tables --prefix test- \
   --fanout-delay-secs 3600 --redrive-window-secs 3600
