@@ -210,13 +210,15 @@ impl Store {
         // of it committed. This change's own, as written, says it committed; another is
         // the duplicate's answer.
         if let Some(extra) = &change.extra {
-            match self.current_record(&extra.item).await {
-                Ok(Some(record)) if Item::IdempotencyRecord(record.clone()) == extra.item => {
-                    return Ok(change.into());
-                }
-                Ok(Some(record)) => return Err(StoreError::Taken(Box::new(record))),
-                Ok(None) => {}
+            let (pk, sk) = keys::key_of(&extra.item);
+            let found = match self.read_back(pk, &sk, reads).await {
+                Ok(image) => image.map(|i| decode(&extra.item, i)).transpose()?,
                 Err(e) => return Err(unavailable(e)),
+            };
+            match found {
+                Some(record) if record == extra.item => return Ok(change.into()),
+                Some(record) => return Err(taken(record)),
+                None => {}
             }
         }
         let Some(first) = change.writes.first() else {

@@ -5,7 +5,7 @@ use super::error::unless_condition_failed;
 use super::items::{condition, row};
 use super::keys;
 use super::{Store, StoreError};
-use crate::domain::{IdempotencyRecord, Item, KeyedRequest};
+use crate::domain::{IdempotencyRecord, KeyedRequest};
 use crate::time::Timestamp;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
@@ -96,19 +96,5 @@ impl Store {
                 Ok(Some(serde_dynamo::from_item(image)?))
             }
         }
-    }
-
-    /// The record under the request's key as it is now: what settling a keyed change whose
-    /// outcome is unknown reads first.
-    pub(super) async fn current_record(
-        &self,
-        like: &Item,
-    ) -> Result<Option<IdempotencyRecord>, StoreError> {
-        let (pk, sk) = keys::key_of(like);
-        self.get_raw(pk, &sk)
-            .await?
-            .map(serde_dynamo::from_item)
-            .transpose()
-            .map_err(StoreError::from)
     }
 }
