@@ -308,6 +308,30 @@ pub async fn app_with_faults(fault: Fault) -> (TestApp, FaultInjector) {
     (app, injector)
 }
 
+// Messages for `notify`.
+
+/// One SQS batch of `bodies`, as Lambda hands a batch to `notify`.
+pub fn sqs_event(bodies: &[String]) -> aws_lambda_events::event::sqs::SqsEvent {
+    use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+    let mut event = SqsEvent::default();
+    for (i, body) in bodies.iter().enumerate() {
+        let mut m = SqsMessage::default();
+        m.message_id = Some(format!("m{i}"));
+        m.body = Some(body.clone());
+        event.records.push(m);
+    }
+    event
+}
+
+/// Every outbox event body in the table: what the sweeper sends, and `notify` reads.
+pub async fn outbox_bodies(app: &TestApp) -> Vec<String> {
+    app.items_with_sk("OUTBOX")
+        .await
+        .iter()
+        .map(|i| s(i, "body"))
+        .collect()
+}
+
 // The sample events of `infra/events/`, one per function (for `sam local invoke -e`).
 
 pub fn events_dir() -> PathBuf {

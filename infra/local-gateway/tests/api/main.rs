@@ -11,6 +11,7 @@ mod hire;
 mod idempotency;
 mod invariants;
 mod jobs;
+mod metrics;
 mod notifications;
 mod outages;
 mod outcomes;

@@ -1,8 +1,7 @@
 //! Notifications through the real outbox, the SQS emulator, `notify` and `sweep`.
 
-use crate::fixtures::{freelancers, job_with_application_ids};
+use crate::fixtures::{freelancers, job_with_application_ids, outbox_bodies, sqs_event};
 use crate::helpers::{Item, TestApp, s, spawn_app, spawn_app_with, spawn_app_with_stream, str_of};
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -18,26 +17,6 @@ async fn sweep_later(app: &TestApp, ahead: Duration) -> shared::handlers::sweep:
     shared::handlers::sweep(&app.app, now, Instant::now() + Duration::from_secs(30))
         .await
         .expect("sweep")
-}
-
-fn sqs_event(bodies: &[String]) -> SqsEvent {
-    let mut event = SqsEvent::default();
-    for (i, body) in bodies.iter().enumerate() {
-        let mut m = SqsMessage::default();
-        m.message_id = Some(format!("m{i}"));
-        m.body = Some(body.clone());
-        event.records.push(m);
-    }
-    event
-}
-
-/// Every outbox event body in the table.
-async fn outbox_bodies(app: &TestApp) -> Vec<String> {
-    app.items_with_sk("OUTBOX")
-        .await
-        .iter()
-        .map(|i| s(i, "body"))
-        .collect()
 }
 
 #[tokio::test]

@@ -4,9 +4,8 @@
 //! origin: what the pipe sends is a stream record (it has a `dynamodb` key), what a handler
 //! or the sweeper sends is the event alone.
 
-use crate::fixtures::{job_with_application, job_with_application_ids};
+use crate::fixtures::{job_with_application, job_with_application_ids, sqs_event};
 use crate::helpers::{Item, TestApp, dynamodb_endpoint, s, spawn_app_with, sqs_endpoint, str_of};
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_dynamodb::types::AttributeValue;
 use local_gateway::template::Template;
 use serde_json::{Value, json};
@@ -112,13 +111,7 @@ async fn a_hires_events_reach_the_queue_as_stream_records_and_notify_applies_the
 
     // Only what came through the pipe reaches notify, as one batch the way Lambda hands
     // it over.
-    let mut batch = SqsEvent::default();
-    for (i, body) in bodies.into_iter().enumerate() {
-        let mut message = SqsMessage::default();
-        message.message_id = Some(format!("m{i}"));
-        message.body = Some(body);
-        batch.records.push(message);
-    }
+    let batch = sqs_event(&bodies);
     let response = shared::handlers::notify(app.app.clone(), batch.clone()).await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     // A redelivery changes nothing.
