@@ -858,37 +858,23 @@ async fn idempotency(requests: usize) -> Result<(), BoxError> {
     // reports a transaction's capacity from its first item only (probed: 2.0 units for one
     // to four 100-byte puts), and asking it for that slows its transactions down.
     let mut wcu: BTreeMap<&str, (f64, usize)> = BTreeMap::new();
-    let mut start = None;
-    loop {
-        let page = bench
-            .dynamo
-            .scan()
-            .table_name(&bench.table)
-            .set_exclusive_start_key(start)
-            .send()
-            .await?;
-        for item in page.items() {
-            let text = |k: &str| {
-                item.get(k)
-                    .and_then(|v| v.as_s().ok())
-                    .cloned()
-                    .unwrap_or_default()
-            };
-            let kind = match (text("PK"), text("SK")) {
-                (_, sk) if sk == keys::JOB_SK => "job",
-                (_, sk) if sk.starts_with("EVENT#") => "audit record",
-                (pk, _) if pk.starts_with("OUTBOX#") => "outbox event",
-                (pk, _) if pk.starts_with(keys::IDEMPOTENCY_PREFIX) => "idempotency record",
-                _ => continue,
-            };
-            let entry = wcu.entry(kind).or_default();
-            entry.0 += 2.0 * (item_size(item) as f64 / 1024.0).ceil();
-            entry.1 += 1;
-        }
-        start = page.last_evaluated_key;
-        if start.is_none() {
-            break;
-        }
+    for item in audit::read_table(&bench.dynamo, &bench.table, 2).await? {
+        let text = |k: &str| {
+            item.get(k)
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default()
+        };
+        let kind = match (text("PK"), text("SK")) {
+            (_, sk) if sk == keys::JOB_SK => "job",
+            (_, sk) if sk.starts_with("EVENT#") => "audit record",
+            (pk, _) if pk.starts_with("OUTBOX#") => "outbox event",
+            (pk, _) if pk.starts_with(keys::IDEMPOTENCY_PREFIX) => "idempotency record",
+            _ => continue,
+        };
+        let entry = wcu.entry(kind).or_default();
+        entry.0 += 2.0 * (item_size(&item) as f64 / 1024.0).ceil();
+        entry.1 += 1;
     }
     let mean = |kind: &str| wcu.get(kind).map_or(0.0, |(units, n)| units / *n as f64);
     if wcu.get("job").map(|w| w.1) != Some(2 * requests)
