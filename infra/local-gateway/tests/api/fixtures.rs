@@ -148,6 +148,15 @@ pub struct FaultInjector {
 }
 
 impl FaultInjector {
+    /// Runs `request` with this injector's fault on every TransactWriteItems it sends (a
+    /// lost answer: each committed, or repeated with the same token), then injects no more.
+    pub async fn throughout<F: Future>(&self, request: F) -> F::Output {
+        self.remaining.store(1_000, Ordering::SeqCst);
+        let output = request.await;
+        self.remaining.store(0, Ordering::SeqCst);
+        output
+    }
+
     /// A DynamoDB client, as the Lambdas build it, whose calls go through this injector.
     pub fn client(&self) -> aws_sdk_dynamodb::Client {
         let sdk = shared::app::local_sdk_config(&crate::helpers::dynamodb_endpoint());

@@ -2,12 +2,14 @@
 //! was lost, and is answered what the first one was.
 
 use crate::fixtures::{
-    Fault, FaultInjector, app_with_faults, funded_contract, hired_contract, job_with_application,
+    Fault, app_with_faults, funded_contract, hired_contract, job_with_application,
 };
 use crate::helpers::{Reply, TestApp, s, spawn_app, str_of};
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures::future::join_all;
 use serde_json::{Value, json};
+use shared::domain::{IdempotencyKey, UserId};
+use shared::store::keys;
 use std::sync::atomic::Ordering;
 
 fn job() -> Value {
@@ -25,9 +27,20 @@ async fn jobs_of_alice(app: &TestApp) -> usize {
 
 /// The record a key holds.
 async fn record(app: &TestApp, user: &str, key: &str) -> crate::helpers::Item {
-    app.item(&format!("IDEMPOTENCY#{user}#{key}"), "IDEMPOTENCY")
-        .await
-        .expect("the key holds a record")
+    kept(app, user, key).await.expect("the key holds a record")
+}
+
+/// Where the record of `user`'s `key` lives, by the store's own key builder.
+fn record_key(user: &str, key: &str) -> String {
+    keys::idempotency_pk(
+        &UserId::parse(user).unwrap(),
+        &IdempotencyKey::parse(key).unwrap(),
+    )
+}
+
+/// The record `user`'s `key` holds, if any.
+async fn kept(app: &TestApp, user: &str, key: &str) -> Option<crate::helpers::Item> {
+    app.item(&record_key(user, key), keys::IDEMPOTENCY_SK).await
 }
 
 #[track_caller]
@@ -256,22 +269,6 @@ async fn one_of_each_change(app: &TestApp) -> Vec<Post> {
     ]
 }
 
-/// Sends `post` with every TransactWriteItems answer lost: each committed (or repeated
-/// with the same token), and settled by reading back.
-async fn with_answers_lost(
-    injector: &FaultInjector,
-    app: &TestApp,
-    post: &Post,
-    key: &str,
-) -> Reply {
-    injector.remaining.store(1_000, Ordering::SeqCst);
-    let reply = app
-        .post_keyed(post.user, &post.path, post.body.clone(), key)
-        .await;
-    injector.remaining.store(0, Ordering::SeqCst);
-    reply
-}
-
 #[tokio::test]
 async fn a_retry_after_a_lost_answer_replays_the_committed_outcome_and_writes_nothing() {
     let (app, injector) = app_with_faults(Fault::LostResponse).await;
@@ -280,7 +277,9 @@ async fn a_retry_after_a_lost_answer_replays_the_committed_outcome_and_writes_no
     for (i, post) in posts.iter().enumerate() {
         let key = format!("lost-{i}");
         // The client never hears this answer.
-        let lost = with_answers_lost(&injector, &app, post, &key).await;
+        let lost = injector
+            .throughout(app.post_keyed(post.user, &post.path, post.body.clone(), &key))
+            .await;
         assert_eq!(lost.status, post.status, "{}: {lost:#?}", post.path);
         let items_before = app.items().await.len();
         let transactions = injector.transactions.load(Ordering::SeqCst);
@@ -317,8 +316,8 @@ async fn a_record_past_its_24_hours_lets_the_key_run_again_as_new() {
     app.dynamo
         .update_item()
         .table_name(&app.table)
-        .key("PK", AttributeValue::S("IDEMPOTENCY#alice#old".into()))
-        .key("SK", AttributeValue::S("IDEMPOTENCY".into()))
+        .key(keys::PK, AttributeValue::S(record_key("alice", "old")))
+        .key(keys::SK, AttributeValue::S(keys::IDEMPOTENCY_SK.into()))
         .update_expression("SET expires_at = :at, expires_ttl = :ttl")
         .expression_attribute_values(":at", AttributeValue::S(shared::time::format(past)))
         .expression_attribute_values(":ttl", AttributeValue::N(past.timestamp().to_string()))
@@ -340,15 +339,11 @@ async fn a_record_past_its_24_hours_lets_the_key_run_again_as_new() {
 #[tokio::test]
 async fn a_5xx_keeps_nothing_and_the_retry_runs() {
     let (app, injector) = app_with_faults(Fault::Fail).await;
-    injector.remaining.store(1_000, Ordering::SeqCst);
-    let failed = app.post_keyed("alice", "/jobs", job(), "k5").await;
-    injector.remaining.store(0, Ordering::SeqCst);
+    let failed = injector
+        .throughout(app.post_keyed("alice", "/jobs", job(), "k5"))
+        .await;
     failed.expect_problem(503, "SERVICE_UNAVAILABLE");
-    assert!(
-        app.item("IDEMPOTENCY#alice#k5", "IDEMPOTENCY")
-            .await
-            .is_none()
-    );
+    assert!(kept(&app, "alice", "k5").await.is_none());
 
     let retry = app.post_keyed("alice", "/jobs", job(), "k5").await;
 
@@ -373,11 +368,7 @@ async fn a_refusal_about_state_is_kept_and_a_refused_request_is_not() {
     app.post_keyed("alice", "/jobs", json!({"title": ""}), "v")
         .await
         .expect_problem(400, "VALIDATION_FAILED");
-    assert!(
-        app.item("IDEMPOTENCY#alice#v", "IDEMPOTENCY")
-            .await
-            .is_none()
-    );
+    assert!(kept(&app, "alice", "v").await.is_none());
     let corrected = app.post_keyed("alice", "/jobs", job(), "v").await;
     assert_eq!(corrected.status, 201);
     assert!(!corrected.replayed());

@@ -3,27 +3,15 @@
 //! deadline; what cannot be settled is 503, never a guess.
 
 use crate::fixtures::{
-    FailingReads, Fault, FaultInjector, act, app_with_faults, hired_contract, job_with_application,
+    FailingReads, Fault, act, app_with_faults, hired_contract, job_with_application,
 };
-use crate::helpers::{Reply, TestApp, str_of};
+use crate::helpers::{TestApp, str_of};
 use serde_json::json;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// Every read but the job's: what settling a hire reads after the job.
 const ALL_BUT_THE_JOB: &str = r#""SK":{"S":"JOB"}"#;
-
-/// Sends `request` with every TransactWriteItems answer lost (each one committed or
-/// idempotently repeated, as DynamoDB does with the same token).
-async fn with_answers_lost<F: Future<Output = Reply>>(
-    injector: &FaultInjector,
-    request: F,
-) -> Reply {
-    injector.remaining.store(1_000, Ordering::SeqCst);
-    let reply = request.await;
-    injector.remaining.store(0, Ordering::SeqCst);
-    reply
-}
 
 /// How many records of `action` the job's trail holds.
 async fn recorded(app: &TestApp, job_id: &str, action: &str) -> usize {
@@ -45,29 +33,25 @@ async fn recorded(app: &TestApp, job_id: &str, action: &str) -> usize {
 async fn every_change_whose_answers_are_lost_is_answered_as_committed_once() {
     let (app, injector) = app_with_faults(Fault::LostResponse).await;
 
-    let created = with_answers_lost(
-        &injector,
-        app.post(
+    let created = injector
+        .throughout(app.post(
             "alice",
             "/jobs",
             json!({"title": "Settled", "budget_cents": 100}),
-        ),
-    )
-    .await
-    .expect(201);
+        ))
+        .await
+        .expect(201);
     let job_id = str_of(&created, "job_id");
     assert_eq!(recorded(&app, &job_id, "created").await, 1);
 
-    let applied = with_answers_lost(
-        &injector,
-        app.post(
+    let applied = injector
+        .throughout(app.post(
             "bob",
             &format!("/jobs/{job_id}/applications"),
             json!({"bid_cents": 90}),
-        ),
-    )
-    .await
-    .expect(201);
+        ))
+        .await
+        .expect(201);
     assert_eq!(applied["status"], "pending");
     assert_eq!(recorded(&app, &job_id, "applied").await, 1);
 
@@ -75,14 +59,16 @@ async fn every_change_whose_answers_are_lost_is_answered_as_committed_once() {
         "/jobs/{job_id}/applications/{}/withdraw",
         str_of(&applied, "application_id")
     );
-    let withdrawn = with_answers_lost(&injector, app.post("bob", &withdraw, json!({})))
+    let withdrawn = injector
+        .throughout(app.post("bob", &withdraw, json!({})))
         .await
         .expect(200);
     assert_eq!(withdrawn["status"], "withdrawn");
     assert_eq!(recorded(&app, &job_id, "withdrawn").await, 1);
 
     let cancel = format!("/jobs/{job_id}/cancel");
-    let cancelled = with_answers_lost(&injector, app.post("alice", &cancel, json!({})))
+    let cancelled = injector
+        .throughout(app.post("alice", &cancel, json!({})))
         .await
         .expect(200);
     assert_eq!(cancelled["status"], "cancelled");
@@ -91,7 +77,8 @@ async fn every_change_whose_answers_are_lost_is_answered_as_committed_once() {
     for terminal in ["release", "refund"] {
         let (job_id, contract_id) = hired_contract(&app).await;
         for action in ["fund", terminal] {
-            let reply = with_answers_lost(&injector, act(&app, "alice", &contract_id, action))
+            let reply = injector
+                .throughout(act(&app, "alice", &contract_id, action))
                 .await
                 .expect(200);
             // funded, released, refunded: the state and the trail's word for it.
@@ -113,7 +100,9 @@ async fn a_hire_whose_outcome_cannot_be_read_back_is_503_never_409() {
         unless: ALL_BUT_THE_JOB,
     });
 
-    let reply = with_answers_lost(&injector, app.hire("alice", &job_id, &application_id)).await;
+    let reply = injector
+        .throughout(app.hire("alice", &job_id, &application_id))
+        .await;
 
     reply.expect_problem(503, "SERVICE_UNAVAILABLE");
     assert!(injector.failed_reads.load(Ordering::SeqCst) > 0);
@@ -133,7 +122,9 @@ async fn a_committed_hire_whose_read_back_times_out_once_is_200() {
     injector.read_plan.lock().unwrap().extend([Fault::Hang; 3]);
     let reads = injector.reads.load(Ordering::SeqCst);
 
-    let reply = with_answers_lost(&injector, app.hire("alice", &job_id, &application_id)).await;
+    let reply = injector
+        .throughout(app.hire("alice", &job_id, &application_id))
+        .await;
 
     let hired = reply.expect(200);
     assert_eq!(hired["application"]["status"], "hired");
@@ -155,7 +146,9 @@ async fn a_committed_hire_whose_job_cannot_be_read_back_is_found_by_its_record()
         unless: shared::store::keys::EVENT_SK_PREFIX,
     });
 
-    let reply = with_answers_lost(&injector, app.hire("alice", &job_id, &application_id)).await;
+    let reply = injector
+        .throughout(app.hire("alice", &job_id, &application_id))
+        .await;
 
     reply.expect(200);
     assert!(injector.failed_reads.load(Ordering::SeqCst) > 0);

@@ -149,15 +149,15 @@ async fn every_break_of_the_indexes_and_every_unreadable_item_is_caught() {
     f.caught("a job that is not one", &[(Unreadable, "pk", &broken)])
         .await;
 
-    f.set(
-        "IDEMPOTENCY#alice#cancel-e",
-        "IDEMPOTENCY",
-        &[("expires_ttl", number(1))],
-    )
-    .await;
+    let record = keys::idempotency_pk(
+        &UserId::parse("alice").unwrap(),
+        &shared::domain::IdempotencyKey::parse("cancel-e").unwrap(),
+    );
+    f.set(&record, keys::IDEMPOTENCY_SK, &[("expires_ttl", number(1))])
+        .await;
     f.caught(
         "a record TTL would delete at another time than it expires",
-        &[(Unreadable, "pk", "IDEMPOTENCY#alice#cancel-e")],
+        &[(Unreadable, "pk", &record)],
     )
     .await;
 
