@@ -41,9 +41,9 @@ where
             Err(refused) => Err(refused),
             Ok(None) => handler(app, req).await,
             Ok(Some(request)) => {
-                let app = app.keyed(request.clone());
+                let app = app.keyed(request);
                 let outcome = handler(app.clone(), req).await;
-                conclude(&app, &request, outcome, &path, &request_id).await
+                conclude(&app, outcome, &path, &request_id).await
             }
         };
         let mut response = match outcome {
@@ -100,11 +100,13 @@ fn edge(req: &Request) -> Result<Option<KeyedRequest>, ApiError> {
 /// state, in its own conditional write (a success was kept with its change).
 async fn conclude(
     app: &App,
-    request: &KeyedRequest,
     outcome: Result<Response<Body>, ApiError>,
     path: &str,
     request_id: &str,
 ) -> Result<Response<Body>, ApiError> {
+    let Some(request) = app.store.keyed_request() else {
+        return outcome;
+    };
     let now = crate::time::now();
     let judge = |record: &IdempotencyRecord| match request.replay(record, now)? {
         Ok(answer) => {

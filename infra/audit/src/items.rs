@@ -80,7 +80,6 @@ pub struct Table {
     pub notifications: Vec<Stored<Notification>>,
     pub inbox_heads: Vec<InboxHead>,
     pub outbox: Vec<Stored<(OutboxRow, OutboxEvent)>>,
-    pub idempotency_records: Vec<IdempotencyRecord>,
 }
 
 /// Key prefixes, taken from the key builders themselves so that they are spelled once, in
@@ -271,7 +270,6 @@ impl Table {
                 (r.expires_ttl == r.expires_at.timestamp())
                     .then_some(())
                     .ok_or("its TTL is not its expiry")?;
-                self.idempotency_records.push(r);
                 Ok(())
             });
             return (Kind::IdempotencyRecord, outcome);
