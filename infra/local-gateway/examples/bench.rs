@@ -6,11 +6,15 @@
 //!   cargo run --release -p local-gateway --example bench -- sweep-reads [DISPATCHED] [DUE]
 //!   cargo run --release -p local-gateway --example bench -- load [CLIENTS] [ROUNDS] [FLOWS]
 //!   cargo run --release -p local-gateway --example bench -- hire-overhead [HIRES]
+//!   cargo run --release -p local-gateway --example bench -- engine-race [N] [ROUNDS]
 //!
 //! Needs DYNAMODB_ENDPOINT and SQS_ENDPOINT (DynamoDB Local and the SQS emulator), as
 //! `make test` provides them; see BENCHMARKS.md for how the figures were taken.
 
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, KeysAndAttributes, Put, PutRequest,
+    ReturnValuesOnConditionCheckFailure, TransactWriteItem, WriteRequest,
+};
 use aws_sdk_sqs::types::QueueAttributeName;
 use futures::future::join_all;
 use local_gateway::auth::Auth;
@@ -19,7 +23,7 @@ use serde_json::{Value, json};
 use shared::config::Config;
 use shared::domain::{EventKind, JobId, OutboxEvent, UserId};
 use shared::store::{OutboxRow, keys};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -829,6 +833,133 @@ async fn hire_overhead(hires: usize) -> Result<(), BoxError> {
     Ok(())
 }
 
+/// DynamoDB Local alone, in the hire race's shape and without the product's code: `n`
+/// clients at once, each reading a job and its application in one BatchGetItem and then
+/// sending `rounds` TransactWriteItems of a hire's seven items whose job condition fails (a
+/// losing hire's transaction), one after another. The client has no timeouts, so each call
+/// takes what the engine makes it wait; the counts say how many would have outlasted the
+/// functions' 0.8 s attempt and 2.5 s call.
+async fn engine_race(n: usize, rounds: usize) -> Result<(), BoxError> {
+    let bench = setup(false, false).await?;
+    let (job_id, applications) = bench.job_with_applicants(3, n).await?;
+    let job_pk = keys::job_pk(JobId::parse(&job_id).ok_or("job id")?);
+    let client = aws_sdk_dynamodb::Client::new(&shared::app::local_sdk_config(&std::env::var(
+        "DYNAMODB_ENDPOINT",
+    )?));
+    let s = |v: &str| AttributeValue::S(v.to_owned());
+    let key =
+        |pk: &str, sk: &str| HashMap::from([("PK".to_owned(), s(pk)), ("SK".to_owned(), s(sk))]);
+    let started = Instant::now();
+    let calls = join_all(applications.iter().map(|application| {
+        let (client, job_pk, table) = (&client, &job_pk, &bench.table);
+        let application_sk = keys::application_sk(
+            shared::domain::ApplicationId::parse(application).expect("an application id"),
+        );
+        async move {
+            let mut reads = Vec::new();
+            let mut writes = Vec::new();
+            let t = Instant::now();
+            let read = client
+                .batch_get_item()
+                .request_items(
+                    table.as_str(),
+                    KeysAndAttributes::builder()
+                        .keys(key(job_pk, keys::JOB_SK))
+                        .keys(key(job_pk, &application_sk))
+                        .build()?,
+                )
+                .send()
+                .await;
+            reads.push(t.elapsed());
+            read?;
+            for _ in 0..rounds {
+                let fresh = |prefix: &str| format!("{prefix}{}", ulid::Ulid::generate());
+                let put = |pk: String, sk: &str| -> Result<TransactWriteItem, BoxError> {
+                    Ok(TransactWriteItem::builder()
+                        .put(
+                            Put::builder()
+                                .table_name(table.as_str())
+                                .set_item(Some(key(&pk, sk)))
+                                .condition_expression("attribute_not_exists(PK)")
+                                .build()?,
+                        )
+                        .build())
+                };
+                let check = |sk: &str, condition: &str| -> Result<TransactWriteItem, BoxError> {
+                    Ok(TransactWriteItem::builder()
+                        .condition_check(
+                            ConditionCheck::builder()
+                                .table_name(table.as_str())
+                                .set_key(Some(key(job_pk, sk)))
+                                .condition_expression(condition)
+                                .expression_attribute_values(":v", AttributeValue::N("0".into()))
+                                .return_values_on_condition_check_failure(
+                                    ReturnValuesOnConditionCheckFailure::AllOld,
+                                )
+                                .build()?,
+                        )
+                        .build())
+                };
+                let items = vec![
+                    check(keys::JOB_SK, "version = :v")?,
+                    check(&application_sk, "attribute_exists(PK) OR version = :v")?,
+                    put(fresh("CONTRACT#"), "CONTRACT")?,
+                    put(fresh("USER#a"), "CONTRACT#x")?,
+                    put(fresh("USER#b"), "CONTRACT#x")?,
+                    put(job_pk.clone(), &fresh("EVENT#"))?,
+                    put(fresh("OUTBOX#"), "OUTBOX")?,
+                ];
+                let t = Instant::now();
+                let sent = client
+                    .transact_write_items()
+                    .set_transact_items(Some(items))
+                    .send()
+                    .await;
+                writes.push(t.elapsed());
+                if sent.is_ok() {
+                    return Err::<_, BoxError>("a losing transaction committed".into());
+                }
+            }
+            Ok((reads, writes))
+        }
+    }))
+    .await;
+    let wall = started.elapsed();
+    let (mut reads, mut writes) = (Vec::new(), Vec::new());
+    for call in calls {
+        let (r, w) = call?;
+        reads.extend(r);
+        writes.extend(w);
+    }
+    for (name, latencies) in [
+        ("BatchGetItem", &mut reads),
+        ("TransactWriteItems", &mut writes),
+    ] {
+        latencies.sort();
+        let over = |limit: u64| {
+            latencies
+                .iter()
+                .filter(|d| **d > Duration::from_millis(limit))
+                .count()
+        };
+        println!(
+            "engine-race n={n} rounds={rounds} {name}: calls={} p50={:.0}ms p99={:.0}ms max={:.0}ms over_0.8s={} over_2.5s={}",
+            latencies.len(),
+            percentile(latencies, 0.5),
+            percentile(latencies, 0.99),
+            percentile(latencies, 1.0),
+            over(800),
+            over(2_500),
+        );
+    }
+    println!(
+        "engine-race n={n} rounds={rounds}: wall={:.2}s, {:.0} calls/s",
+        wall.as_secs_f64(),
+        (reads.len() + writes.len()) as f64 / wall.as_secs_f64()
+    );
+    Ok(())
+}
+
 /// `POST /jobs` with an `Idempotency-Key` against the same POST without one, and the replay
 /// of the keyed one, interleaved one after another so that the three share the machine's
 /// noise: latency, and the write units each costs.
@@ -930,6 +1061,10 @@ fn item_size(item: &std::collections::HashMap<String, AttributeValue>) -> usize 
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
+    // The stack's own logs only when asked for: a run's figures are its output.
+    if std::env::var_os("RUST_LOG").is_some() {
+        shared::telemetry::init();
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg =
         |i: usize, default: usize| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
@@ -940,9 +1075,10 @@ async fn main() -> Result<(), BoxError> {
         Some("sweep-reads") => sweep_reads(arg(1, 10_000), arg(2, 100)).await,
         Some("load") => load(arg(1, 16), arg(2, 3), arg(3, 300)).await,
         Some("hire-overhead") => hire_overhead(arg(1, 1_000)).await,
+        Some("engine-race") => engine_race(arg(1, 1_000), arg(2, 3)).await,
         Some("idempotency") => idempotency(arg(1, 1_000)).await,
         _ => Err(
-            "usage: bench hire-race|notify|delay|sweep-reads|load|hire-overhead|idempotency [args]"
+            "usage: bench hire-race|notify|delay|sweep-reads|load|hire-overhead|engine-race|idempotency [args]"
                 .into(),
         ),
     }
