@@ -44,7 +44,9 @@ impl Store {
     /// have committed, and DynamoDB then answers the retry with that success instead of
     /// running it again against conditions the first commit already changed (a committed
     /// hire would otherwise come back as `JOB_NOT_OPEN`). A retry after a cancellation takes
-    /// a new token: nothing was written, and the same token would repeat the cancellation.
+    /// a new token: nothing was written, so it is a new request. (DynamoDB documents a
+    /// token's idempotency for a call that completed, not for a cancelled one; DynamoDB Local
+    /// runs a cancelled token again, probed. A new token does not depend on either.)
     ///
     /// The two are counted apart: a conflict followed by a lost answer still gets its
     /// resend.
@@ -130,7 +132,7 @@ impl Store {
                 ));
             }
             tracing::debug!(conflicts, "transaction conflict, retrying");
-            // Nothing was written: a new token, or DynamoDB would repeat the cancellation.
+            // Nothing was written: a new request, with a token of its own.
             token = ulid::Ulid::generate().to_string();
             sends = 0;
             backoff(conflicts).await;
