@@ -138,15 +138,21 @@ async fn conclude(
     }
 }
 
+/// What every function's init does, once per cold start: the metrics process (timed from
+/// here), the logs, and the clients with the DynamoDB connection open.
+async fn start() -> Result<(Arc<Process>, App), crate::config::ConfigError> {
+    let process = Arc::new(Process::start(Emf::from_env()));
+    crate::telemetry::init();
+    Ok((process, App::from_env().await?))
+}
+
 /// The whole `main` of an HTTP function: build the clients once, then serve.
 pub async fn serve_http<F, Fut>(handler: F) -> Result<(), lambda_http::Error>
 where
     F: FnOnce(App, Request) -> Fut + Copy + Send + Sync + 'static,
     Fut: Future<Output = Result<Response<Body>, ApiError>> + Send,
 {
-    let process = Arc::new(Process::start(Emf::from_env()));
-    crate::telemetry::init();
-    let app = App::from_env().await?;
+    let (process, app) = start().await?;
     lambda_http::run(service_fn(move |req: Request| {
         let (app, process) = (app.clone(), process.clone());
         async move {
@@ -157,22 +163,30 @@ where
     .await
 }
 
-/// The whole `main` of the SQS consumer.
-pub async fn serve_sqs() -> Result<(), lambda_runtime::Error> {
-    let process = Arc::new(Process::start(Emf::from_env()));
-    crate::telemetry::init();
-    let app = App::from_env().await?;
+/// The whole `main` of a function invoked with events (the queue's, the schedule's):
+/// each invocation runs `handler` until its deadline, in a span with its request id, and
+/// flushes what it counted.
+async fn serve_events<E, T, F, Fut>(handler: F) -> Result<(), lambda_runtime::Error>
+where
+    E: serde::de::DeserializeOwned + Send + 'static,
+    T: serde::Serialize,
+    F: Fn(App, E, Deadline) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<T, lambda_runtime::Error>> + Send,
+{
+    let (process, app) = start().await?;
     lambda_runtime::run(lambda_runtime::service_fn(
-        move |event: lambda_runtime::LambdaEvent<aws_lambda_events::event::sqs::SqsEvent>| {
-            let app = app.until(Deadline::from_epoch_millis(event.context.deadline));
-            let span = tracing::info_span!("notify", request_id = %event.context.request_id);
-            let process = process.clone();
+        move |event: lambda_runtime::LambdaEvent<E>| {
+            let deadline = Deadline::from_epoch_millis(event.context.deadline);
+            let app = app.until(deadline);
+            let request_id = event.context.request_id;
+            let span = tracing::info_span!("invocation", %request_id);
+            let (process, handler) = (process.clone(), handler.clone());
             async move {
-                let answer = async {
-                    metrics::metadata("request_id", event.context.request_id.as_str());
-                    crate::handlers::notify(app, event.payload).await
+                let invocation = async {
+                    metrics::metadata("request_id", request_id.as_str());
+                    handler(app, event.payload, deadline).await
                 };
-                Ok::<_, std::convert::Infallible>(process.flushed(answer).await)
+                process.flushed(invocation).await
             }
             .instrument(span)
         },
@@ -180,29 +194,22 @@ pub async fn serve_sqs() -> Result<(), lambda_runtime::Error> {
     .await
 }
 
+/// The whole `main` of the SQS consumer.
+pub async fn serve_sqs() -> Result<(), lambda_runtime::Error> {
+    serve_events(
+        |app, batch: aws_lambda_events::event::sqs::SqsEvent, _| async move {
+            Ok(crate::handlers::notify(app, batch).await)
+        },
+    )
+    .await
+}
+
 /// The whole `main` of the scheduled sweeper: its time budget is the invocation's deadline.
 pub async fn serve_sweep() -> Result<(), lambda_runtime::Error> {
-    let process = Arc::new(Process::start(Emf::from_env()));
-    crate::telemetry::init();
-    let app = App::from_env().await?;
-    lambda_runtime::run(lambda_runtime::service_fn(
-        move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
-            let deadline = Deadline::from_epoch_millis(event.context.deadline);
-            let app = app.until(deadline);
-            let span = tracing::info_span!("sweep", request_id = %event.context.request_id);
-            let process = process.clone();
-            async move {
-                let sweep = async {
-                    metrics::metadata("request_id", event.context.request_id.as_str());
-                    crate::handlers::sweep(&app, crate::time::now(), deadline.instant()).await
-                };
-                process
-                    .flushed(sweep)
-                    .await
-                    .map_err(|e| lambda_runtime::Error::from(error_chain(&e)))
-            }
-            .instrument(span)
-        },
-    ))
+    serve_events(|app, _: serde_json::Value, deadline: Deadline| async move {
+        crate::handlers::sweep(&app, crate::time::now(), deadline.instant())
+            .await
+            .map_err(|e| lambda_runtime::Error::from(error_chain(&e)))
+    })
     .await
 }
