@@ -113,6 +113,14 @@ impl Store {
                 return Err(TxError::Cancelled(reasons));
             }
             conflicts += 1;
+            if conflicts >= CONFLICT_ATTEMPTS {
+                tracing::warn!(conflicts, "transaction still conflicting after retries");
+                return Err(TxError::Starved(
+                    StoreError::Unavailable(Box::new(err)),
+                    reasons,
+                ));
+            }
+            // Counted only when it is sent again: the last cancellation is given up.
             let throttled = !reasons
                 .iter()
                 .any(|r| reason_code(r) == "TransactionConflict");
@@ -124,13 +132,6 @@ impl Store {
                 },
                 1,
             );
-            if conflicts >= CONFLICT_ATTEMPTS {
-                tracing::warn!(conflicts, "transaction still conflicting after retries");
-                return Err(TxError::Starved(
-                    StoreError::Unavailable(Box::new(err)),
-                    reasons,
-                ));
-            }
             tracing::debug!(conflicts, "transaction conflict, retrying");
             // Nothing was written: a new request, with a token of its own.
             token = ulid::Ulid::generate().to_string();

@@ -13,13 +13,29 @@ use aws_smithy_runtime_api::http::{Response, StatusCode};
 use aws_smithy_types::body::SdkBody;
 use futures::future::join_all;
 use serde_json::{Value, json};
+use shared::metrics::{Emf, Process};
 use std::collections::VecDeque;
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 // Jobs, applications, hires and contracts.
+
+/// How many records of `action` the trail of alice's job holds, as its API lists them.
+pub async fn recorded(app: &TestApp, job_id: &str, action: &str) -> usize {
+    let trail = app
+        .get("alice", &format!("/jobs/{job_id}/events?limit=100"))
+        .await
+        .expect(200);
+    trail["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == action)
+        .count()
+}
 
 /// `{prefix}0`, `{prefix}1`, …: `n` distinct freelancers.
 pub fn freelancers(prefix: &str, n: usize) -> Vec<String> {
@@ -108,6 +124,8 @@ pub async fn act(app: &TestApp, user: &str, contract_id: &str, action: &str) -> 
 pub enum Fault {
     /// Cancelled for a conflict, nothing written.
     Conflict,
+    /// Cancelled for throttling on one of its items, nothing written.
+    Throttled,
     /// Committed, but the caller hears a 500: the outcome is unknown to it.
     LostResponse,
     /// Not sent, and never answered: only the client's timeouts end the call.
@@ -254,7 +272,12 @@ impl ConflictConnector {
             )
         };
         match fault {
-            Fault::Conflict => {
+            Fault::Conflict | Fault::Throttled => {
+                let (code, message) = if fault == Fault::Conflict {
+                    ("TransactionConflict", "Transaction is ongoing for the item")
+                } else {
+                    ("ThrottlingError", "Throughput exceeds the current capacity")
+                };
                 let mut open = self.state.open.subscribe();
                 HttpConnectorFuture::new(async move {
                     let _ = open.wait_for(|open| *open).await;
@@ -262,9 +285,9 @@ impl ConflictConnector {
                         400,
                         json!({
                             "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
-                            "message": "Transaction cancelled, please refer cancellation reasons for specific reasons [TransactionConflict, None, None, None, None, None]",
+                            "message": format!("Transaction cancelled, please refer cancellation reasons for specific reasons [{code}, None, None, None, None, None]"),
                             "CancellationReasons": [
-                                {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"},
+                                {"Code": code, "Message": message},
                                 {"Code": "None"}, {"Code": "None"}, {"Code": "None"}, {"Code": "None"}, {"Code": "None"}
                             ]
                         }),
@@ -467,4 +490,24 @@ impl Drop for PrivateDynamoDb {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+// Metrics.
+
+/// Runs `work` as one invocation of a warm function and parses the EMF line it writes
+/// (`Null` when it counted nothing).
+pub async fn counted<F: Future>(work: F) -> (F::Output, Value) {
+    let process = Process::start(Emf {
+        namespace: "MarketplaceTest".into(),
+        service: "marketplace".into(),
+        function_name: "test".into(),
+    });
+    process.measured(async {}).await;
+    let (output, invocation) = process.measured(work).await;
+    let line = process
+        .emf
+        .line(&invocation, 0)
+        .map(|l| serde_json::from_str(&l).unwrap())
+        .unwrap_or(Value::Null);
+    (output, line)
 }

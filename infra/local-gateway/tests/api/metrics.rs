@@ -3,35 +3,18 @@
 //! sweep's work. (Every binary's own line, with its cold start, is checked in
 //! `runtime_api.rs`.)
 
-use crate::fixtures::{Fault, app_with_faults, job_with_application_ids, outbox_bodies, sqs_event};
+use crate::fixtures::{
+    Fault, app_with_faults, counted, job_with_application_ids, outbox_bodies, sqs_event,
+};
 use crate::helpers::{spawn_app, str_of};
-use serde_json::{Value, json};
+use serde_json::json;
 use shared::domain::transitions::Apply;
 use shared::domain::{Bid, JobId, UserId};
-use shared::metrics::{Emf, Process};
 use shared::store::Store;
-use std::future::Future;
 use std::time::{Duration, Instant};
 
-/// Runs `work` as one invocation of a warm function and parses the line it writes.
-async fn counted<F: Future>(work: F) -> (F::Output, Value) {
-    let process = Process::start(Emf {
-        namespace: "MarketplaceTest".into(),
-        service: "marketplace".into(),
-        function_name: "test".into(),
-    });
-    process.measured(async {}).await;
-    let (output, invocation) = process.measured(work).await;
-    let line = process
-        .emf
-        .line(&invocation, 0)
-        .map(|l| serde_json::from_str(&l).unwrap())
-        .unwrap_or(Value::Null);
-    (output, line)
-}
-
 #[tokio::test]
-async fn a_transaction_sent_again_after_conflicts_counts_each_retry() {
+async fn a_transaction_sent_again_after_conflicts_and_throttling_counts_each_retry_by_cause() {
     let (app, injector) = app_with_faults(Fault::LostResponse).await;
     let job_id = str_of(&app.create_job("alice", json!({})).await, "job_id");
     let store = Store::new(injector.client(), app.table.clone());
@@ -44,7 +27,7 @@ async fn a_transaction_sent_again_after_conflicts_counts_each_retry() {
         .plan
         .lock()
         .unwrap()
-        .extend([Fault::Conflict, Fault::Conflict]);
+        .extend([Fault::Conflict, Fault::Throttled, Fault::Conflict]);
 
     let apply = Apply {
         job,
@@ -55,7 +38,23 @@ async fn a_transaction_sent_again_after_conflicts_counts_each_retry() {
 
     assert!(applied.is_ok(), "{applied:?}");
     assert_eq!(line["ConflictsRetried"], 2.0, "{line}");
-    assert!(line.get("ThrottlesRetried").is_none(), "{line}");
+    assert_eq!(line["ThrottlesRetried"], 1.0, "{line}");
+
+    // Conflicts to the end: six sends, five of them sent again; the last is given up.
+    let job = store
+        .job(JobId::parse(&job_id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    injector.plan.lock().unwrap().extend([Fault::Conflict; 6]);
+    let apply = Apply {
+        job,
+        freelancer: UserId::parse("carol").unwrap(),
+        bid: Bid::parse(json!({"bid_cents": 500}).as_object().unwrap()).unwrap(),
+    };
+    let (starved, line) = counted(store.run(apply)).await;
+    assert!(starved.is_err(), "{starved:?}");
+    assert_eq!(line["ConflictsRetried"], 5.0, "{line}");
 }
 
 #[tokio::test]

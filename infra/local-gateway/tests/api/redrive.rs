@@ -2,7 +2,7 @@
 //! doubling wait, and parked after a bounded number of sends; a claim whose answer was lost
 //! is still the sweeper's.
 
-use crate::fixtures::{Fault, app_with_faults};
+use crate::fixtures::{Fault, app_with_faults, counted};
 use crate::helpers::{Item, TestApp, n, s, spawn_app};
 use aws_sdk_dynamodb::types::AttributeValue;
 use shared::domain::EventId;
@@ -70,8 +70,12 @@ async fn an_event_never_applied_is_sent_again_doubling_the_wait_then_parked() {
 
     let early = app.sweep_at(due - second).await;
     assert_eq!((early.redriven, early.parked), (0, 0));
-    let parking = app.sweep_at(due + second).await;
+    let (parking, line) = counted(app.sweep_at(due + second)).await;
     assert_eq!((parking.redriven, parking.parked), (0, 1));
+    assert_eq!(
+        line["SweepParked"], 1.0,
+        "the parking alarm's metric: {line}"
+    );
     let parked = outbox_item(&app, id).await;
     assert_eq!(s(&parked, "DUEPK"), keys::PARKED_OUTBOX);
     assert_eq!(s(&parked, "parked_at"), time::format(due + second));

@@ -3,29 +3,15 @@
 //! deadline; what cannot be settled is 503, never a guess.
 
 use crate::fixtures::{
-    FailingReads, Fault, act, app_with_faults, hired_contract, job_with_application,
+    FailingReads, Fault, act, app_with_faults, hired_contract, job_with_application, recorded,
 };
-use crate::helpers::{TestApp, str_of};
+use crate::helpers::str_of;
 use serde_json::json;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// Every read but the job's: what settling a hire reads after the job.
 const ALL_BUT_THE_JOB: &str = r#""SK":{"S":"JOB"}"#;
-
-/// How many records of `action` the job's trail holds.
-async fn recorded(app: &TestApp, job_id: &str, action: &str) -> usize {
-    let trail = app
-        .get("alice", &format!("/jobs/{job_id}/events?limit=100"))
-        .await
-        .expect(200);
-    trail["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["action"] == action)
-        .count()
-}
 
 /// Before, only a hire was settled: the others answered 503 for a change that committed,
 /// and the client's retry then heard 409 about its own change.

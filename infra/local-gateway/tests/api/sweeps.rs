@@ -1,7 +1,7 @@
 //! The sweeper's expiries, and the races they must survive.
 
 use crate::fixtures::{
-    act, funded_contract, hired_contract, job_with_application, job_with_application_ids,
+    act, counted, funded_contract, hired_contract, job_with_application, job_with_application_ids,
 };
 use crate::helpers::{Reply, TestApp, s, spawn_app, spawn_app_with_stream, str_of};
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
@@ -567,10 +567,10 @@ async fn a_sweep_out_of_time_stops_cleanly_and_the_next_one_continues() {
     }
     // A budget that ends just after the sweeper's safety margin: far too short for 60.
     let tight = std::time::Instant::now() + std::time::Duration::from_millis(3_200);
-    let first = shared::handlers::sweep(&app.app, time::now(), tight)
-        .await
-        .unwrap();
+    let (first, line) = counted(shared::handlers::sweep(&app.app, time::now(), tight)).await;
+    let first = first.unwrap();
     assert!(first.out_of_time, "{first:?}");
+    assert_eq!(line["SweepOutOfTime"], 1.0, "{line}");
     assert!(first.expired_jobs < 60, "{first:?}");
 
     let second = app.sweep_at(time::now()).await;
@@ -609,12 +609,16 @@ async fn an_unreadable_due_item_is_passed_over_and_the_rest_is_swept() {
     app.set_release_deadline(&contract_id, "2020-01-01T00:00:00.000Z")
         .await;
 
-    let report = app.sweep_at(time::now()).await;
+    let (report, line) = counted(app.sweep_at(time::now())).await;
 
     assert_eq!(
         (report.failed, report.expired_jobs, report.expired_contracts),
         (1, 1, 1),
         "{report:?}"
+    );
+    assert_eq!(
+        line["SweepFailed"], 1.0,
+        "the failure alarm's metric: {line}"
     );
     assert!(!report.out_of_time);
     let job = app.item(&format!("JOB#{job_id}"), "JOB").await.unwrap();

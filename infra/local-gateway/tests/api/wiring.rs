@@ -216,13 +216,16 @@ fn the_sweep_schedule_retries_briefly_and_keeps_what_fails_in_a_queue_that_alarm
         .collect();
     assert_eq!(schedules.len(), 1);
     let schedule = schedules[0];
+    // Briefly: a sweep retried after the next one has started would only race it.
     let retries = schedule.get("RetryPolicy").expect("a retry policy");
-    assert!(
+    let limit = |name: &str| {
         retries
-            .get("MaximumRetryAttempts")
+            .get(name)
             .and_then(Value::as_u64)
-            .is_some()
-    );
+            .unwrap_or(u64::MAX)
+    };
+    assert!(limit("MaximumRetryAttempts") <= 2, "{retries:?}");
+    assert!(limit("MaximumEventAgeInSeconds") <= 60, "{retries:?}");
     let dlq = referenced(
         schedule
             .get("DeadLetterConfig")
