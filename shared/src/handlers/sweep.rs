@@ -50,10 +50,12 @@ pub struct SweepReport {
     pub read: usize,
     /// It stopped for time with due work left; the next run continues.
     pub out_of_time: bool,
-    /// How long ago the oldest event still due that this run saw was written, in seconds
-    /// (0 when it saw none): an event the pipe and the redrives keep failing to deliver
-    /// grows it past any redrive delay.
-    pub oldest_due_secs: i64,
+    /// How long ago the oldest event still due that this run saw was written, in seconds:
+    /// an event the pipe and the redrives keep failing to deliver grows it past any
+    /// redrive delay. 0 when the run read the whole outbox index and found none; `None`
+    /// when it saw none but did not read it all (out of time, a partition unreadable), so
+    /// that a starved run never reports "nothing overdue".
+    pub oldest_due_secs: Option<i64>,
 }
 
 impl SweepReport {
@@ -71,11 +73,9 @@ impl SweepReport {
             f64::from(u8::from(self.out_of_time)),
             Unit::Count,
         );
-        metrics::record(
-            "OutboxOldestDueAge",
-            self.oldest_due_secs as f64,
-            Unit::Seconds,
-        );
+        if let Some(age) = self.oldest_due_secs {
+            metrics::record("OutboxOldestDueAge", age as f64, Unit::Seconds);
+        }
     }
 }
 
@@ -117,6 +117,7 @@ pub async fn sweep(
     }
     if finished {
         let due_before = now - chrono::Duration::from_std(app.redrive_delay).unwrap_or_default();
+        let failed_before = report.failed;
         let redriven;
         (finished, redriven) = each_due(
             app,
@@ -127,11 +128,7 @@ pub async fn sweep(
             |rows: Vec<OutboxRow>| async move {
                 // Claim one by one, send the claimed together (ten to a SendMessageBatch).
                 let mut tally = Tally {
-                    oldest_secs: rows
-                        .iter()
-                        .map(|r| (now - r.created_at).num_seconds())
-                        .max()
-                        .unwrap_or_default(),
+                    oldest_secs: rows.iter().map(|r| (now - r.created_at).num_seconds()).max(),
                     ..Tally::default()
                 };
                 let mut claimed = Vec::new();
@@ -165,6 +162,10 @@ pub async fn sweep(
         )
         .await;
         report.redriven = redriven;
+        if finished && report.failed == failed_before {
+            // Every partition read, nothing unreadable: what it saw is all there is.
+            report.oldest_due_secs.get_or_insert(0);
+        }
     }
     report.out_of_time = !finished;
     tracing::info!(
@@ -197,7 +198,7 @@ struct Tally {
     /// The time budget ran out within the page.
     out_of_time: bool,
     /// How long ago the page's oldest item was written, in seconds, for outbox events.
-    oldest_secs: i64,
+    oldest_secs: Option<i64>,
 }
 
 impl Tally {

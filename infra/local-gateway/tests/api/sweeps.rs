@@ -1,7 +1,8 @@
 //! The sweeper's expiries, and the races they must survive.
 
 use crate::fixtures::{
-    act, counted, funded_contract, hired_contract, job_with_application, job_with_application_ids,
+    Fault, act, app_with_faults, counted, funded_contract, hired_contract, job_with_application,
+    job_with_application_ids,
 };
 use crate::helpers::{Reply, TestApp, s, spawn_app, spawn_app_with_stream, str_of};
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
@@ -558,19 +559,27 @@ async fn a_sweep_reads_what_is_due_not_the_table() {
 
 #[tokio::test]
 async fn a_sweep_out_of_time_stops_cleanly_and_the_next_one_continues() {
-    let app = spawn_app_with_stream().await;
+    let (app, injector) = app_with_faults(Fault::Fail).await;
     let mut jobs = Vec::new();
     for _ in 0..60 {
         let job_id = str_of(&app.create_job("alice", json!({})).await, "job_id");
         app.time_travel_past_deadline(&job_id).await;
         jobs.push(job_id);
     }
-    // A budget that ends just after the sweeper's safety margin: far too short for 60.
+    // A budget that ends 0.4 s after the sweeper's safety margin, and a DynamoDB that takes
+    // 30 ms a call: far too short for 60 expiries, however fast the machine.
+    *injector.delay.lock().unwrap() = std::time::Duration::from_millis(30);
+    let slow = shared::App {
+        store: shared::store::Store::new(injector.client(), app.table.clone()),
+        ..app.app.clone()
+    };
     let tight = std::time::Instant::now() + std::time::Duration::from_millis(3_200);
-    let (first, line) = counted(shared::handlers::sweep(&app.app, time::now(), tight)).await;
+    let (first, line) = counted(shared::handlers::sweep(&slow, time::now(), tight)).await;
     let first = first.unwrap();
     assert!(first.out_of_time, "{first:?}");
     assert_eq!(line["SweepOutOfTime"], 1.0, "{line}");
+    // It never reached the outbox: no age, rather than an age of 0 that says "nothing due".
+    assert!(line.get("OutboxOldestDueAge").is_none(), "{line}");
     assert!(first.expired_jobs < 60, "{first:?}");
 
     let second = app.sweep_at(time::now()).await;
