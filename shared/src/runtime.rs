@@ -97,7 +97,7 @@ fn edge(req: &Request) -> Result<Option<KeyedRequest>, ApiError> {
 
 /// The answer to a keyed request: the one its key holds, if its read found one (or its
 /// commit lost to a duplicate's); else its own, kept for a retry when it is a refusal about
-/// state, in its own conditional write (a success was kept with its change).
+/// state, in a write of its own (a success was kept with its change).
 async fn conclude(
     app: &App,
     outcome: Result<Response<Body>, ApiError>,

@@ -131,8 +131,9 @@ impl Write {
 pub struct Change<A> {
     /// The items it changes, the one whose condition decides the transition first.
     pub writes: Vec<Write>,
-    /// The job whose trail the audit records join.
-    pub trail: JobId,
+    /// The job whose trail the audit records join; none for a change that records nothing
+    /// (the answer to a refused request, kept alone).
+    pub trail: Option<JobId>,
     pub audit: Vec<AuditRecord>,
     pub announce: Vec<OutboxEvent>,
     /// One more item written with the change (the idempotency record of the request that
@@ -146,8 +147,16 @@ pub struct Change<A> {
 impl<A> Change<A> {
     pub fn new(trail: JobId, answer: A) -> Self {
         Self {
+            trail: Some(trail),
+            ..Self::untracked(answer)
+        }
+    }
+
+    /// A change of no job: it writes no audit record.
+    pub fn untracked(answer: A) -> Self {
+        Self {
             writes: Vec::new(),
-            trail,
+            trail: None,
             audit: Vec::new(),
             announce: Vec::new(),
             extra: None,
@@ -157,7 +166,10 @@ impl<A> Change<A> {
 
     /// A change that writes nothing: the state already is what was asked for.
     pub fn is_empty(&self) -> bool {
-        self.writes.is_empty() && self.audit.is_empty() && self.announce.is_empty()
+        self.writes.is_empty()
+            && self.audit.is_empty()
+            && self.announce.is_empty()
+            && self.extra.is_none()
     }
 
     pub fn write(mut self, write: Write) -> Self {

@@ -143,6 +143,27 @@ where
     }
 }
 
+/// Keeping the answer to a refused request (a 403, 404 or 409 about the state it found):
+/// the record alone, committed on the condition that the key is unused, so a retry is
+/// refused the same way even after the state has moved on.
+#[derive(Debug, Clone)]
+pub struct KeepRefusal {
+    pub record: IdempotencyRecord,
+}
+
+impl Transition for KeepRefusal {
+    type Answer = ();
+
+    fn change(&self, now: Timestamp) -> Result<Change<()>, Rejection> {
+        Ok(Change::untracked(()).with_extra(KeyedRequest::write(self.record.clone(), now)))
+    }
+
+    /// Never asked: a failed condition on the record ends the run with the record found.
+    fn rebase(&mut self, _index: usize, _current: Item) -> Result<(), Rejection> {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,5 +232,20 @@ mod tests {
             Some(format!("/jobs/{}", change.answer.job_id))
         );
         assert_eq!(record.expires_at, now + RECORD_LIFETIME);
+    }
+
+    #[test]
+    fn a_refusal_is_kept_as_its_record_alone_on_the_key_being_unused() {
+        let now = t0();
+        let record = request("f1").record(answer(409), now);
+        let change = KeepRefusal {
+            record: record.clone(),
+        }
+        .change(now)
+        .unwrap();
+        assert!(!change.is_empty(), "a change that writes the record");
+        assert!(change.writes.is_empty() && change.audit.is_empty() && change.announce.is_empty());
+        assert_eq!(change.trail, None);
+        assert_eq!(change.extra, Some(KeyedRequest::write(record, now)));
     }
 }

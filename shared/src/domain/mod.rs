@@ -19,8 +19,8 @@ pub use audit::{AuditRecord, Entity, Step};
 pub use change::{Change, Cond, Item, Transition, Write, stamp_after};
 pub use contract::{Contract, ContractAction, ContractStatus};
 pub use idempotency::{
-    IdempotencyKey, IdempotencyRecord, KeyReused, Keyed, KeyedRequest, RECORD_LIFETIME,
-    StoredAnswer,
+    IdempotencyKey, IdempotencyRecord, KeepRefusal, KeyReused, Keyed, KeyedRequest,
+    RECORD_LIFETIME, StoredAnswer,
 };
 pub use ids::{ApplicationId, ContractId, EventId, JobId, UserId};
 pub use job::{Description, ExpiresAt, Job, JobStatus, NewJob, Openings, Title};

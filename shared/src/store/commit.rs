@@ -60,8 +60,11 @@ impl Store {
             items.push(self.write_item(write)?);
         }
         for record in &change.audit {
+            let trail = change.trail.ok_or_else(|| {
+                StoreError::Failed("audit records of a change with no trail".into())
+            })?;
             items.push(self.put(
-                keys::job_pk(change.trail),
+                keys::job_pk(trail),
                 keys::event_sk(record.event_id),
                 IndexKeys::default(),
                 record,
@@ -201,7 +204,10 @@ impl Store {
             tracing::warn!(error = %crate::telemetry::error_chain(&e), "could not settle an unknown outcome");
             error_of(e)
         };
-        let marker = change.audit.first().filter(|_| may_have_committed);
+        let marker = change
+            .trail
+            .zip(change.audit.first())
+            .filter(|_| may_have_committed);
         let reads = 1 + u32::from(marker.is_some()) + u32::from(change.extra.is_some());
         if !self.deadline().allows(CALL * reads) {
             return Err(error_of(error));
@@ -231,13 +237,9 @@ impl Store {
             Err(e) if marker.is_none() => return Err(unavailable(e)),
             read => read,
         };
-        if let Some(marker) = marker {
+        if let Some((trail, marker)) = marker {
             match self
-                .read_back(
-                    keys::job_pk(change.trail),
-                    &keys::event_sk(marker.event_id),
-                    1,
-                )
+                .read_back(keys::job_pk(trail), &keys::event_sk(marker.event_id), 1)
                 .await
             {
                 Ok(Some(_)) => return Ok(change.into()),

@@ -1,14 +1,10 @@
 //! The records of requests sent with an `Idempotency-Key`: read in the request's one read,
 //! written in its one write (with the change, or alone for a refusal).
 
-use super::error::unless_condition_failed;
-use super::items::{condition, row};
 use super::keys;
 use super::{Store, StoreError};
-use crate::domain::{IdempotencyRecord, KeyedRequest};
+use crate::domain::{IdempotencyRecord, KeepRefusal, KeyedRequest};
 use crate::time::Timestamp;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 use std::sync::{Arc, OnceLock};
 
 /// A keyed request and what its read found under its key.
@@ -61,40 +57,16 @@ impl Store {
 
     /// Keeps `record`, the answer to a refused request, on the condition that the key is
     /// unused at `now`: `Ok(None)` once kept, or the record the key already holds (a
-    /// duplicate committed first).
+    /// duplicate committed first). Committed as every change is, by [`Store::run_at`].
     pub async fn remember(
         &self,
         record: IdempotencyRecord,
         now: Timestamp,
     ) -> Result<Option<IdempotencyRecord>, StoreError> {
-        let write = KeyedRequest::write(record, now);
-        let (expression, names, values) = condition(&write.when);
-        let result = self
-            .client
-            .put_item()
-            .table_name(self.table())
-            .set_item(Some(row(&write.item)?))
-            .condition_expression(expression)
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        let existing = match &result {
-            Err(e) => match e.as_service_error() {
-                Some(PutItemError::ConditionalCheckFailedException(failed)) => {
-                    failed.item().cloned()
-                }
-                _ => None,
-            },
-            Ok(_) => None,
-        };
-        match unless_condition_failed(result)? {
-            Some(_) => Ok(None),
-            None => {
-                let image = existing.ok_or(StoreError::Corrupt)?;
-                Ok(Some(serde_dynamo::from_item(image)?))
-            }
+        match self.run_at(KeepRefusal { record }, now).await {
+            Ok(_) => Ok(None),
+            Err(StoreError::Taken(existing)) => Ok(Some(*existing)),
+            Err(e) => Err(e),
         }
     }
 }

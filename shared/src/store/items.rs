@@ -24,7 +24,7 @@ struct LinkBody {
     contract_id: crate::domain::ContractId,
 }
 
-pub(super) fn row(item: &Item) -> Result<Image, StoreError> {
+fn row(item: &Item) -> Result<Image, StoreError> {
     let (pk, sk) = keys::key_of(item);
     let index = IndexKeys::of(item);
     fn image<T: Serialize>(
@@ -92,7 +92,7 @@ pub(super) fn decode(like: &Item, image: Image) -> Result<Item, StoreError> {
 }
 
 /// A write's condition as an expression, its names and its values.
-pub(super) fn condition(when: &[Cond]) -> (String, HashMap<String, String>, Image) {
+fn condition(when: &[Cond]) -> (String, HashMap<String, String>, Image) {
     let mut names = HashMap::new();
     let mut values = HashMap::new();
     let parts: Vec<String> = when
