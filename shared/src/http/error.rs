@@ -84,6 +84,16 @@ impl ApiError {
         }])
     }
 
+    /// Whether the answer asks the client to come back in a moment (`Retry-After`):
+    /// throttling, conflicts and timeouts pass within a second or so, and so does a
+    /// duplicate still committing under the same key.
+    pub fn retry_later(&self) -> bool {
+        matches!(
+            self,
+            Self::Unavailable(_) | Self::IdempotencyInProgress | Self::KeyTaken(_)
+        )
+    }
+
     /// Status, stable code, title, detail and any extra members of the problem.
     pub fn problem(&self) -> (StatusCode, &'static str, &'static str, String, Value) {
         use Rejection::*;

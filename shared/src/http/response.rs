@@ -57,9 +57,8 @@ pub fn problem(error: &ApiError, instance: &str, request_id: &str) -> Response<B
             http::HeaderValue::from_static("Bearer"),
         );
     }
-    if status == StatusCode::SERVICE_UNAVAILABLE || code == "IDEMPOTENCY_IN_PROGRESS" {
-        // Throttling, conflicts and timeouts pass within a second or so; without the header
-        // clients guess, and many retry at once or never.
+    if error.retry_later() {
+        // Without the header clients guess, and many retry at once or never.
         response.headers_mut().insert(
             header::RETRY_AFTER,
             http::HeaderValue::from_static(RETRY_AFTER_SECS),
@@ -77,7 +76,7 @@ mod tests {
     use crate::store::StoreError;
 
     #[test]
-    fn only_unavailable_problems_ask_the_client_to_retry_later() {
+    fn only_unavailable_and_in_progress_problems_ask_the_client_to_retry_later() {
         let unavailable = problem(
             &ApiError::Unavailable(StoreError::Unavailable("timed out".into())),
             "/jobs",
@@ -85,6 +84,9 @@ mod tests {
         );
         assert_eq!(unavailable.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(unavailable.headers()[header::RETRY_AFTER], RETRY_AFTER_SECS);
+        let in_progress = problem(&ApiError::IdempotencyInProgress, "/jobs", "r-3");
+        assert_eq!(in_progress.status(), StatusCode::CONFLICT);
+        assert_eq!(in_progress.headers()[header::RETRY_AFTER], RETRY_AFTER_SECS);
         let not_found = problem(&ApiError::JobNotFound, "/jobs/x", "r-2");
         assert!(not_found.headers().get(header::RETRY_AFTER).is_none());
     }
