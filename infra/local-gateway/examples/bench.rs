@@ -7,13 +7,14 @@
 //!   cargo run --release -p local-gateway --example bench -- load [CLIENTS] [ROUNDS] [FLOWS]
 //!   cargo run --release -p local-gateway --example bench -- hire-overhead [HIRES]
 //!   cargo run --release -p local-gateway --example bench -- engine-race [N] [ROUNDS]
+//!   cargo run --release -p local-gateway --example bench -- idempotency [REQUESTS]
 //!
 //! Needs DYNAMODB_ENDPOINT and SQS_ENDPOINT (DynamoDB Local and the SQS emulator), as
 //! `make test` provides them; see BENCHMARKS.md for how the figures were taken.
 
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, KeysAndAttributes, Put, PutRequest,
-    ReturnValuesOnConditionCheckFailure, TransactWriteItem, WriteRequest,
+    AttributeValue, ConditionCheck, Put, PutRequest, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, WriteRequest,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use futures::future::join_all;
@@ -21,7 +22,7 @@ use local_gateway::auth::Auth;
 use local_gateway::{LocalStack, Options};
 use serde_json::{Value, json};
 use shared::config::Config;
-use shared::domain::{EventKind, JobId, OutboxEvent, UserId};
+use shared::domain::{ContractId, EventId, EventKind, JobId, OutboxEvent, UserId};
 use shared::store::{OutboxRow, keys};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -36,6 +37,10 @@ struct Bench {
     auth: Auth,
     app: shared::App,
     dynamo: aws_sdk_dynamodb::Client,
+    /// A client without timeouts, for counting what is in the table: after a race, calls
+    /// that timed out are still queued in the one DynamoDB Local, and a count waits its turn
+    /// rather than timing out behind them.
+    patient: aws_sdk_dynamodb::Client,
     sqs: aws_sdk_sqs::Client,
     queue_url: String,
     table: String,
@@ -82,6 +87,9 @@ async fn setup_with(adjust: impl FnOnce(&mut Options)) -> Result<Bench, BoxError
         auth: stack.auth.clone(),
         app: stack.app.clone(),
         dynamo: stack.clients.dynamo.clone(),
+        patient: aws_sdk_dynamodb::Client::new(&shared::app::local_sdk_config(&std::env::var(
+            "DYNAMODB_ENDPOINT",
+        )?)),
         sqs: stack.clients.sqs.clone(),
         queue_url: stack.queues.url.clone(),
         table,
@@ -169,21 +177,8 @@ impl Bench {
         prefix: &str,
         status: Option<&str>,
     ) -> Result<usize, BoxError> {
-        // After a race, requests whose attempts timed out are still queued in the one
-        // DynamoDB Local: the count waits its turn rather than timing out behind them.
-        let mut tries = 0;
-        loop {
-            match self
-                .count_where(pk.clone(), prefix, status.map(|s| ("status", s)))
-                .await
-            {
-                Err(_) if tries < 20 => {
-                    tries += 1;
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                }
-                result => return result,
-            }
-        }
+        self.count_where(pk, prefix, status.map(|s| ("status", s)))
+            .await
     }
 
     /// Items of a collection under `prefix` whose `attribute` is `value`, when given.
@@ -197,7 +192,7 @@ impl Bench {
         let mut start = None;
         loop {
             let out = self
-                .dynamo
+                .patient
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("PK = :pk AND begins_with(SK, :p)")
@@ -285,7 +280,7 @@ async fn hire_race(n: usize, openings: u32) -> Result<(), BoxError> {
     let hired = bench
         .count(
             keys::job_pk(JobId::parse(&job_id).ok_or("id")?),
-            "JOB#APP#",
+            keys::APPLICATION_SK_PREFIX,
             Some("hired"),
         )
         .await?;
@@ -343,7 +338,9 @@ async fn notify_throughput(events: usize) -> Result<(), BoxError> {
     }
     let elapsed = started.elapsed();
     let owner = UserId::parse("owner").ok_or("user")?;
-    let delivered = bench.count(keys::user_pk(&owner), "NOTIF#", None).await?;
+    let delivered = bench
+        .count(keys::user_pk(&owner), keys::NOTIFICATION_SK_PREFIX, None)
+        .await?;
     println!(
         "notify: {} events in batches of 10 in {:.2}s = {:.0} notifications/s; inbox holds {delivered}",
         bodies.len(),
@@ -738,7 +735,11 @@ async fn load(clients: usize, rounds: usize, flows: usize) -> Result<(), BoxErro
         let user = UserId::parse(freelancer).ok_or("user")?;
         let n = load
             .bench
-            .count_where(keys::user_pk(&user), "NOTIF#", Some(("type", "hired")))
+            .count_where(
+                keys::user_pk(&user),
+                keys::NOTIFICATION_SK_PREFIX,
+                Some(("type", "hired")),
+            )
             .await?;
         if n != 1 {
             missing.push(format!("{freelancer}: {n} hired notifications"));
@@ -751,7 +752,7 @@ async fn load(clients: usize, rounds: usize, flows: usize) -> Result<(), BoxErro
             .bench
             .count_where(
                 keys::user_pk(&user),
-                "NOTIF#",
+                keys::NOTIFICATION_SK_PREFIX,
                 Some(("type", "application_received")),
             )
             .await?;
@@ -842,44 +843,36 @@ async fn hire_overhead(hires: usize) -> Result<(), BoxError> {
 async fn engine_race(n: usize, rounds: usize) -> Result<(), BoxError> {
     let bench = setup(false, false).await?;
     let (job_id, applications) = bench.job_with_applicants(3, n).await?;
-    let job_pk = keys::job_pk(JobId::parse(&job_id).ok_or("job id")?);
-    let client = aws_sdk_dynamodb::Client::new(&shared::app::local_sdk_config(&std::env::var(
-        "DYNAMODB_ENDPOINT",
-    )?));
-    let s = |v: &str| AttributeValue::S(v.to_owned());
-    let key =
-        |pk: &str, sk: &str| HashMap::from([("PK".to_owned(), s(pk)), ("SK".to_owned(), s(sk))]);
+    let job_id = JobId::parse(&job_id).ok_or("job id")?;
+    let job_pk = keys::job_pk(job_id);
+    // The store's own read, over the client without timeouts.
+    let store = shared::store::Store::new(bench.patient.clone(), bench.table.as_str());
+    let key = |pk: String, sk: &str| {
+        HashMap::from([
+            (keys::PK.to_owned(), AttributeValue::S(pk)),
+            (keys::SK.to_owned(), AttributeValue::S(sk.to_owned())),
+        ])
+    };
     let started = Instant::now();
     let calls = join_all(applications.iter().map(|application| {
-        let (client, job_pk, table) = (&client, &job_pk, &bench.table);
-        let application_sk = keys::application_sk(
-            shared::domain::ApplicationId::parse(application).expect("an application id"),
-        );
+        let (client, store, job_pk, table) = (&bench.patient, &store, &job_pk, &bench.table);
+        let application_id =
+            shared::domain::ApplicationId::parse(application).expect("an application id");
+        let application_sk = keys::application_sk(application_id);
         async move {
             let mut reads = Vec::new();
             let mut writes = Vec::new();
             let t = Instant::now();
-            let read = client
-                .batch_get_item()
-                .request_items(
-                    table.as_str(),
-                    KeysAndAttributes::builder()
-                        .keys(key(job_pk, keys::JOB_SK))
-                        .keys(key(job_pk, &application_sk))
-                        .build()?,
-                )
-                .send()
-                .await;
+            let read = store.job_and_application(job_id, application_id).await;
             reads.push(t.elapsed());
             read?;
             for _ in 0..rounds {
-                let fresh = |prefix: &str| format!("{prefix}{}", ulid::Ulid::generate());
                 let put = |pk: String, sk: &str| -> Result<TransactWriteItem, BoxError> {
                     Ok(TransactWriteItem::builder()
                         .put(
                             Put::builder()
                                 .table_name(table.as_str())
-                                .set_item(Some(key(&pk, sk)))
+                                .set_item(Some(key(pk, sk)))
                                 .condition_expression("attribute_not_exists(PK)")
                                 .build()?,
                         )
@@ -890,7 +883,7 @@ async fn engine_race(n: usize, rounds: usize) -> Result<(), BoxError> {
                         .condition_check(
                             ConditionCheck::builder()
                                 .table_name(table.as_str())
-                                .set_key(Some(key(job_pk, sk)))
+                                .set_key(Some(key(job_pk.clone(), sk)))
                                 .condition_expression(condition)
                                 .expression_attribute_values(":v", AttributeValue::N("0".into()))
                                 .return_values_on_condition_check_failure(
@@ -900,14 +893,16 @@ async fn engine_race(n: usize, rounds: usize) -> Result<(), BoxError> {
                         )
                         .build())
                 };
+                let contract = ContractId::generate();
+                let party = |name: &str| keys::user_pk(&UserId::parse(name).expect("a user"));
                 let items = vec![
                     check(keys::JOB_SK, "version = :v")?,
                     check(&application_sk, "attribute_exists(PK) OR version = :v")?,
-                    put(fresh("CONTRACT#"), "CONTRACT")?,
-                    put(fresh("USER#a"), "CONTRACT#x")?,
-                    put(fresh("USER#b"), "CONTRACT#x")?,
-                    put(job_pk.clone(), &fresh("EVENT#"))?,
-                    put(fresh("OUTBOX#"), "OUTBOX")?,
+                    put(keys::contract_pk(contract), keys::CONTRACT_SK)?,
+                    put(party("owner"), &keys::contract_link_sk(contract))?,
+                    put(party("f0"), &keys::contract_link_sk(contract))?,
+                    put(job_pk.clone(), &keys::event_sk(EventId::generate()))?,
+                    put(keys::outbox_pk(EventId::generate()), keys::OUTBOX_SK)?,
                 ];
                 let t = Instant::now();
                 let sent = client
@@ -996,10 +991,9 @@ async fn idempotency(requests: usize) -> Result<(), BoxError> {
                 .cloned()
                 .unwrap_or_default()
         };
-        let kind = match (text("PK"), text("SK")) {
+        let kind = match (text(keys::PK), text(keys::SK)) {
             (_, sk) if sk == keys::JOB_SK => "job",
-            (_, sk) if sk.starts_with("EVENT#") => "audit record",
-            (pk, _) if pk.starts_with("OUTBOX#") => "outbox event",
+            (_, sk) if sk.starts_with(keys::EVENT_SK_PREFIX) => "audit record",
             (pk, _) if pk.starts_with(keys::IDEMPOTENCY_PREFIX) => "idempotency record",
             _ => continue,
         };
@@ -1014,7 +1008,7 @@ async fn idempotency(requests: usize) -> Result<(), BoxError> {
         return Err(format!("the table holds {wcu:?}, not {requests} creates of each kind").into());
     }
     // A create announces nothing: its transaction is the job and its audit record.
-    let plain = mean("job") + mean("audit record") + mean("outbox event");
+    let plain = mean("job") + mean("audit record");
     println!(
         "write units by DynamoDB's rule: without a key {plain:.1} (job {:.1}, audit record {:.1}), with a key {:.1} (its record {:.1} more); a replay writes nothing (one transaction, cancelled by the record's condition)",
         mean("job"),
