@@ -7,6 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, mpsc};
@@ -152,5 +153,72 @@ impl Emulator {
             .await
             .ok()
             .flatten()
+    }
+}
+
+/// Where a function's binary is: `target/<profile>/<name>` (`CARGO_TARGET_DIR` honoured).
+pub fn binary(profile: &str, name: &str) -> PathBuf {
+    std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"))
+        .join(profile)
+        .join(name)
+}
+
+/// What a function is told by its environment, as Lambda tells it.
+#[derive(Debug, Clone)]
+pub struct Setting {
+    pub function: String,
+    pub table: String,
+    pub queue_url: String,
+    pub dynamodb_endpoint: String,
+    pub sqs_endpoint: String,
+    /// More variables (a test's `SSL_CERT_FILE`).
+    pub extra: Vec<(String, String)>,
+}
+
+impl Setting {
+    /// The variables Lambda sets for a `provided.al2023` function, the template's own and
+    /// the endpoints of the local services; nothing inherited from this process.
+    pub fn environment(&self, runtime_api: SocketAddr) -> Vec<(String, String)> {
+        let mut vars: Vec<(String, String)> = [
+            ("AWS_LAMBDA_RUNTIME_API", runtime_api.to_string().as_str()),
+            ("AWS_LAMBDA_FUNCTION_NAME", self.function.as_str()),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
+            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+            ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"),
+            ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/local"),
+            ("AWS_LAMBDA_LOG_STREAM_NAME", "local"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_DEFAULT_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "ASIALOCALLOCALLOCAL0"),
+            ("AWS_SECRET_ACCESS_KEY", "local-secret-access-key"),
+            ("AWS_SESSION_TOKEN", "local-session-token"),
+            ("_HANDLER", "bootstrap"),
+            ("LAMBDA_TASK_ROOT", "/var/task"),
+            ("LAMBDA_RUNTIME_DIR", "/var/runtime"),
+            ("TZ", ":UTC"),
+            ("LANG", "en_US.UTF-8"),
+            ("PATH", "/usr/local/bin:/usr/bin/:/bin:/opt/bin"),
+            ("AWS_ENDPOINT_URL_DYNAMODB", self.dynamodb_endpoint.as_str()),
+            ("AWS_ENDPOINT_URL_SQS", self.sqs_endpoint.as_str()),
+            // template.yaml's Globals.
+            ("TABLE_NAME", self.table.as_str()),
+            (
+                "CURSOR_SECRET",
+                "cold-start-cursor-secret-at-least-32-bytes",
+            ),
+            ("QUEUE_URL", self.queue_url.as_str()),
+            ("REDRIVE_DELAY_SECS", "60"),
+            ("RELEASE_WINDOW_DAYS", "14"),
+            ("POWERTOOLS_METRICS_NAMESPACE", "Marketplace"),
+            ("POWERTOOLS_SERVICE_NAME", "marketplace"),
+            ("RUST_LOG", "info"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        vars.extend(self.extra.iter().cloned());
+        vars
     }
 }

@@ -213,7 +213,7 @@ impl Template {
     /// events. DynamoDB serves at most two readers a shard before it throttles them.
     pub fn stream_readers(&self) -> usize {
         let is_stream = |v: Option<&Value>| {
-            v.and_then(|v| v.get("Fn::GetAtt").or_else(|| tagged_get_att(v)))
+            v.and_then(|v| intrinsic(v, "GetAtt"))
                 .is_some_and(|target| format!("{target:?}").contains("StreamArn"))
         };
         let pipes = self
@@ -264,14 +264,6 @@ pub fn referenced(v: &Value) -> Option<&str> {
     match intrinsic(v, "GetAtt")? {
         Value::String(s) => s.split('.').next(),
         Value::Sequence(parts) => parts.first().and_then(Value::as_str),
-        _ => None,
-    }
-}
-
-/// `!GetAtt X.Y` as serde_norway reads the short form: a tagged value.
-fn tagged_get_att(v: &Value) -> Option<&Value> {
-    match v {
-        Value::Tagged(t) if t.tag == "GetAtt" => Some(&t.value),
         _ => None,
     }
 }

@@ -3,15 +3,12 @@
 
 use crate::fixtures::{check_http, check_notify_sample_applied, job_with_application_ids, sample};
 use crate::helpers::{dynamodb_endpoint, spawn_app, sqs_endpoint};
-use local_gateway::runtime_api::Emulator;
+use local_gateway::runtime_api::{Emulator, Setting};
 use serde_json::Value;
 use std::time::Duration;
 
 fn binary(name: &str) -> std::path::PathBuf {
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    let path = target.join("debug").join(name);
+    let path = local_gateway::runtime_api::binary("debug", name);
     assert!(
         path.exists(),
         "{} is missing: run `cargo build --workspace --bins` (make test does)",
@@ -39,26 +36,23 @@ async fn invoke_with(function: &str, event: String, table: &str, queue_url: &str
         .await
         .expect("the Runtime API emulator starts");
     let addr = emulator.address;
+    let setting = Setting {
+        function: function.to_owned(),
+        table: table.to_owned(),
+        queue_url: queue_url.to_owned(),
+        dynamodb_endpoint: dynamodb_endpoint(),
+        sqs_endpoint: sqs_endpoint(),
+        extra: vec![
+            ("RUST_LOG".into(), "warn".into()),
+            (
+                "POWERTOOLS_METRICS_NAMESPACE".into(),
+                "MarketplaceTest".into(),
+            ),
+        ],
+    };
     let mut child = tokio::process::Command::new(binary(function))
         .env_clear()
-        .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
-        .env("AWS_LAMBDA_FUNCTION_NAME", function)
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "local")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "local")
-        .env("AWS_SECRET_ACCESS_KEY", "local")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_endpoint())
-        .env("AWS_ENDPOINT_URL_SQS", sqs_endpoint())
-        .env("TABLE_NAME", table)
-        .env("QUEUE_URL", queue_url)
-        .env("CURSOR_SECRET", "runtime-api-test-secret")
-        .env("RUST_LOG", "warn")
-        .env("POWERTOOLS_METRICS_NAMESPACE", "MarketplaceTest")
-        .env("POWERTOOLS_SERVICE_NAME", "marketplace")
+        .envs(setting.environment(addr))
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
