@@ -10,6 +10,8 @@ state=.local/test
 mkdir -p "$state"
 
 step() { printf '\n==> %s\n' "$*"; }
+# shellcheck source=lib.sh
+source infra/scripts/lib.sh
 
 step "cargo fmt --check"
 cargo fmt --all --check
@@ -61,21 +63,10 @@ PORT="$gateway_port" TABLE_NAME=test-schemathesis SWEEP_INTERVAL_SECS=3600 RUST_
   DYNAMODB_ENDPOINT="http://127.0.0.1:$ddb_port" SQS_ENDPOINT="http://127.0.0.1:$sqs_port" \
   "$bin"/local-gateway serve > "$state/gateway.log" 2>&1 &
 gateway_pid=$!
+echo "$gateway_pid" > "$state/gateway.pid"
 trap 'kill "$gateway_pid" 2>/dev/null || true; stop' EXIT
-healthy=""
-for _ in $(seq 1 600); do
-  if python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
-    "http://127.0.0.1:$gateway_port/_local/health" 2>/dev/null; then
-    healthy=1
-    break
-  fi
-  sleep 0.1
-done
-if [ -z "$healthy" ]; then
-  echo "the local gateway did not become healthy within a minute:" >&2
-  cat "$state/gateway.log" >&2
-  exit 1
-fi
+wait_for_http "http://127.0.0.1:$gateway_port/_local/health" "$state/gateway.pid" \
+  "$state/gateway.log" "the local gateway" 60 2xx
 SCHEMATHESIS_HOOKS=infra/schemathesis_hooks.py .venv/bin/st --config-file infra/schemathesis.toml \
   run "http://127.0.0.1:$gateway_port/openapi.json" --url "http://127.0.0.1:$gateway_port" \
   --header "Authorization: Bearer $("$bin"/local-gateway token alice)" \
