@@ -29,6 +29,9 @@ pub struct Call {
     pub start: u64,
     /// `None` while running, or for a call whose future was dropped (a send given up on).
     pub end: Option<u64>,
+    /// The actions a transaction's items each need of IAM (`PutItem`, `UpdateItem`,
+    /// `DeleteItem`, `ConditionCheckItem`), in order; empty for any other call.
+    pub items: Vec<&'static str>,
 }
 
 /// What a request cost.
@@ -129,7 +132,7 @@ impl Recorder {
         }
     }
 
-    fn started(&self, metadata: Option<&Metadata>) -> Recorded {
+    fn started(&self, metadata: Option<&Metadata>, items: Vec<&'static str>) -> Recorded {
         let mut log = self.log();
         let start = log.tick();
         let (service, operation) = metadata
@@ -140,6 +143,7 @@ impl Recorder {
             operation,
             start,
             end: None,
+            items,
         });
         Recorded {
             index: log.calls.len() - 1,
@@ -181,6 +185,30 @@ pub fn round_trips(calls: &[Call]) -> usize {
     groups
 }
 
+/// What each item of a TransactWriteItems call asks of IAM: DynamoDB authorizes a
+/// transaction item by item, each as the single-item action it is.
+fn transaction_items(context: &BeforeSerializationInterceptorContextRef<'_>) -> Vec<&'static str> {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
+    let Some(input) = context.input().downcast_ref::<TransactWriteItemsInput>() else {
+        return Vec::new();
+    };
+    input
+        .transact_items()
+        .iter()
+        .map(|item| {
+            if item.put().is_some() {
+                "PutItem"
+            } else if item.update().is_some() {
+                "UpdateItem"
+            } else if item.delete().is_some() {
+                "DeleteItem"
+            } else {
+                "ConditionCheckItem"
+            }
+        })
+        .collect()
+}
+
 /// The SDK interceptor that reports each call to a [`Recorder`].
 #[derive(Debug, Clone)]
 pub struct Counter {
@@ -209,11 +237,13 @@ impl Intercept for Counter {
     // two waits on the network, so the start is as early as it needs to be.
     fn read_before_serialization(
         &self,
-        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let recorded = self.recorder.started(cfg.load::<Metadata>());
+        let recorded = self
+            .recorder
+            .started(cfg.load::<Metadata>(), transaction_items(context));
         cfg.interceptor_state().store_put(recorded);
         Ok(())
     }
@@ -241,6 +271,7 @@ mod tests {
             operation: "GetItem".into(),
             start,
             end,
+            items: Vec::new(),
         }
     }
 
@@ -290,9 +321,9 @@ mod tests {
     #[test]
     fn a_reset_forgets_calls_and_their_late_ends() {
         let recorder = Recorder::new();
-        let early = recorder.started(None);
+        let early = recorder.started(None, Vec::new());
         recorder.reset();
-        let next = recorder.started(None);
+        let next = recorder.started(None, Vec::new());
         recorder.ended(early);
         assert_eq!(recorder.calls()[0].end, None, "{:?}", recorder.calls());
         recorder.ended(next);
