@@ -2,7 +2,7 @@ use super::jobs::job_id;
 use super::{Answer, ok};
 use crate::App;
 use crate::domain::transitions::{Apply, Hire, Withdraw};
-use crate::domain::{ApplicationId, Bid, Rejection};
+use crate::domain::{ApplicationId, ApplicationStatus, Bid, JobStatus, Rejection};
 use crate::http::{ApiError, ListQuery, caller, json, json_body, path_id};
 use crate::metrics;
 use http::StatusCode;
@@ -91,8 +91,12 @@ pub async fn hire(app: App, req: Request) -> Answer {
         caller: owner,
     };
     let (hired, response) = app.commit(hire, ok).await.inspect_err(|e| {
-        if let ApiError::Rejected(Rejection::JobNotOpen(_) | Rejection::ApplicationNotPending(_)) =
-            e
+        // Lost to another hire: the job filled, or this application hired already. A job
+        // cancelled or expired meanwhile is no lost race.
+        if let ApiError::Rejected(
+            Rejection::JobNotOpen(JobStatus::Filled)
+            | Rejection::ApplicationNotPending(ApplicationStatus::Hired),
+        ) = e
         {
             metrics::count("HiresLost", 1);
         }

@@ -4,7 +4,7 @@
 use crate::fixtures::{check_http, check_notify_sample_applied, job_with_application_ids, sample};
 use crate::helpers::{dynamodb_endpoint, spawn_app, sqs_endpoint};
 use local_gateway::runtime_api::{Emulator, Setting};
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::time::Duration;
 
 fn binary(name: &str) -> std::path::PathBuf {
@@ -190,27 +190,32 @@ fn hire_event(job_id: &str, application_id: &str) -> String {
 async fn the_hire_binary_counts_a_hire_won_and_a_hire_lost() {
     let app = spawn_app().await;
     let (job_id, ids) = job_with_application_ids(&app, 1, &["bob", "carol"]).await;
+    let (cancelled, dave) = job_with_application_ids(&app, 1, &["dave"]).await;
+    app.post("alice", &format!("/jobs/{cancelled}/cancel"), json!({}))
+        .await
+        .expect(200);
+    let hire = |job: &str, application: &str| {
+        invoke_with(
+            "hire",
+            hire_event(job, application),
+            &app.table,
+            &app.queues.url,
+        )
+    };
 
-    let won = invoke_with(
-        "hire",
-        hire_event(&job_id, &ids[0]),
-        &app.table,
-        &app.queues.url,
-    )
-    .await;
-    let lost = invoke_with(
-        "hire",
-        hire_event(&job_id, &ids[1]),
-        &app.table,
-        &app.queues.url,
-    )
-    .await;
+    let won = hire(&job_id, &ids[0]).await;
+    let lost = hire(&job_id, &ids[1]).await;
+    let too_late = hire(&cancelled, &dave[0]).await;
 
     let status =
         |i: &Invoked| serde_json::from_str::<Value>(&i.body).unwrap()["statusCode"].clone();
-    assert_eq!((status(&won), status(&lost)), (200.into(), 409.into()));
+    assert_eq!(
+        (status(&won), status(&lost), status(&too_late)),
+        (200.into(), 409.into(), 409.into())
+    );
     let won = metrics_line("hire", &won.stdout);
     let lost = metrics_line("hire", &lost.stdout);
+    let too_late = metrics_line("hire", &too_late.stdout);
     assert_eq!(
         (won["HiresWon"].as_f64(), won.get("HiresLost")),
         (Some(1.0), None)
@@ -218,6 +223,12 @@ async fn the_hire_binary_counts_a_hire_won_and_a_hire_lost() {
     assert_eq!(
         (lost["HiresLost"].as_f64(), lost.get("HiresWon")),
         (Some(1.0), None)
+    );
+    // A job cancelled meanwhile refuses the hire, but no other hire won it.
+    assert_eq!(
+        (too_late.get("HiresLost"), too_late.get("HiresWon")),
+        (None, None),
+        "{too_late}"
     );
     assert_eq!(
         (&won["status_class"], &lost["status_class"]),
