@@ -28,7 +28,7 @@ impl App {
         Self {
             store: Store::new(dynamo, config.table_name.as_str()),
             cursors: CursorCodec::new(config.cursor_secret.as_bytes()),
-            publisher: Publisher::new(sqs, config.queue_url.clone()),
+            publisher: Publisher::new(sqs, config.queue_urls.clone()),
             redrive_delay: config.redrive_delay,
             release_window: config.release_window,
         }
@@ -96,9 +96,9 @@ impl App {
     /// already open.
     pub async fn from_env() -> Result<Self, crate::config::ConfigError> {
         let config = Config::from_env()?;
-        // Only a function told the queue (the sweeper) builds an SQS client: the others
+        // Only a function told the queues (the sweeper) builds an SQS client: the others
         // announce through the table's stream and never call SQS.
-        let (dynamo, sqs) = Clients::from_env(config.queue_url.is_some()).await;
+        let (dynamo, sqs) = Clients::from_env(!config.queue_urls.is_empty()).await;
         open_dynamodb_connection(&dynamo).await;
         Ok(Self::new(dynamo, sqs, &config))
     }

@@ -2,6 +2,8 @@
 //! from the AWS SDK's own chain (`AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_SQS` point
 //! it at the local stack).
 
+use crate::domain::Consumer;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -9,13 +11,19 @@ pub struct Config {
     pub table_name: String,
     /// Signs list cursors so clients cannot forge or alter them.
     pub cursor_secret: String,
-    /// Where committed events go; functions that announce nothing may leave it unset.
-    pub queue_url: Option<String>,
+    /// Each consumer's queue, from `<CONSUMER>_QUEUE_URL` (`NOTIFY_QUEUE_URL`): only the
+    /// sweeper sends to them, re-sending what a consumer has not applied.
+    pub queue_urls: BTreeMap<Consumer, String>,
     /// How long an undispatched outbox event waits before the sweeper re-sends it: long
     /// enough that the request that wrote it has finished sending it.
     pub redrive_delay: Duration,
     /// How long a funded contract waits for release before its funds return to the owner.
     pub release_window: chrono::Duration,
+}
+
+/// The variable that names a consumer's queue.
+pub fn queue_url_variable(consumer: Consumer) -> String {
+    format!("{}_QUEUE_URL", consumer.as_str().to_uppercase())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,7 +45,12 @@ impl Config {
         Ok(Self {
             table_name: var("TABLE_NAME").ok_or(ConfigError("TABLE_NAME"))?,
             cursor_secret: var("CURSOR_SECRET").ok_or(ConfigError("CURSOR_SECRET"))?,
-            queue_url: var("QUEUE_URL"),
+            queue_urls: Consumer::ALL
+                .into_iter()
+                .filter_map(|c| {
+                    Some((c, lookup(&queue_url_variable(c)).filter(|v| !v.is_empty())?))
+                })
+                .collect(),
             redrive_delay: var("REDRIVE_DELAY_SECS")
                 .and_then(|s| s.parse().ok())
                 .map_or(Self::DEFAULT_REDRIVE_DELAY, Duration::from_secs),
@@ -71,18 +84,21 @@ mod tests {
             config.release_window,
             chrono::Duration::days(Config::DEFAULT_RELEASE_WINDOW_DAYS)
         );
-        assert_eq!(config.queue_url, None);
+        assert!(config.queue_urls.is_empty());
 
         let all = [
             ("TABLE_NAME", "t"),
             ("CURSOR_SECRET", "s"),
-            ("QUEUE_URL", "q"),
+            ("NOTIFY_QUEUE_URL", "q"),
             ("REDRIVE_DELAY_SECS", "7"),
             ("RELEASE_WINDOW_DAYS", "3"),
         ];
         let config = Config::from_lookup(lookup(&all)).unwrap();
         assert_eq!(
-            (config.table_name.as_str(), config.queue_url.as_deref()),
+            (
+                config.table_name.as_str(),
+                config.queue_urls.get(&Consumer::Notify).map(String::as_str)
+            ),
             ("t", Some("q"))
         );
         assert_eq!(config.redrive_delay, Duration::from_secs(7));

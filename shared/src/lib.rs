@@ -4,6 +4,7 @@
 //! Dependencies point one way: `handlers` → (`domain`, `store`, `http`); `domain` does no I/O.
 
 pub mod app;
+pub mod bus;
 pub mod config;
 pub mod deadline;
 pub mod domain;

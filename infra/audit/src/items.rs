@@ -5,8 +5,8 @@ use crate::report::{Check, Violation};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Deserialize;
 use shared::domain::{
-    Application, ApplicationId, AuditRecord, Contract, ContractId, EventId, IdempotencyRecord,
-    InboxHead, Job, JobId, Notification, OutboxEvent, UserId,
+    Application, ApplicationId, AuditRecord, Contract, ContractId, Delivery, EventId,
+    IdempotencyRecord, InboxHead, Job, JobId, Notification, OutboxEvent, UserId,
 };
 use shared::store::OutboxRow;
 use shared::store::keys::{self, IndexKeys};
@@ -250,13 +250,18 @@ impl Table {
                 return (Kind::Notification, outcome);
             }
         }
-        if pk.starts_with(&p.outbox) && sk == keys::OUTBOX_SK {
+        if pk.starts_with(&p.outbox) && sk.starts_with(keys::OUTBOX_SK_PREFIX) {
             let outcome = parse::<OutboxRow>(item).and_then(|row| {
-                let event: OutboxEvent =
-                    serde_json::from_str(&row.body).map_err(|_| "body is not an event")?;
-                keyed(pk == keys::outbox_pk(row.event_id) && event.event_id == row.event_id)?;
+                let delivery: Delivery =
+                    serde_json::from_str(&row.body).map_err(|_| "body is not a delivery")?;
+                keyed(
+                    pk == keys::outbox_pk(row.event_id)
+                        && sk == keys::outbox_sk(row.consumer)
+                        && delivery.event.event_id == row.event_id
+                        && delivery.consumer == row.consumer,
+                )?;
                 self.outbox.push(Stored {
-                    value: (row, event),
+                    value: (row, delivery.event),
                     index,
                 });
                 Ok(())

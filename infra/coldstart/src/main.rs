@@ -77,7 +77,7 @@ async fn main() -> Result<(), BoxError> {
     let config = Config {
         table_name: table.clone(),
         cursor_secret: "cold-start-cursor-secret-at-least-32-bytes".into(),
-        queue_url: None,
+        queue_urls: Default::default(),
         redrive_delay: Config::DEFAULT_REDRIVE_DELAY,
         release_window: chrono::Duration::days(Config::DEFAULT_RELEASE_WINDOW_DAYS),
     };
@@ -117,7 +117,7 @@ async fn main() -> Result<(), BoxError> {
             let setting = Setting {
                 function: name.clone(),
                 table: table.clone(),
-                queue_url: stack.queues.url.clone(),
+                queue_urls: stack.queue_urls(),
                 dynamodb_endpoint: dynamodb_endpoint.clone(),
                 sqs_endpoint: sqs_endpoint.clone(),
                 extra: Vec::new(),

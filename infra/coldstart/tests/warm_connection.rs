@@ -133,7 +133,7 @@ async fn the_first_invocation_reuses_the_dynamodb_connection_init_opened() {
             Config {
                 table_name: table.clone(),
                 cursor_secret: "test-cursor-secret".into(),
-                queue_url: None,
+                queue_urls: Default::default(),
                 redrive_delay: Config::DEFAULT_REDRIVE_DELAY,
                 release_window: chrono::Duration::days(Config::DEFAULT_RELEASE_WINDOW_DAYS),
             },
@@ -167,7 +167,7 @@ async fn the_first_invocation_reuses_the_dynamodb_connection_init_opened() {
     let setting = Setting {
         function: function.into(),
         table: table.clone(),
-        queue_url: stack.queues.url.clone(),
+        queue_urls: stack.queue_urls(),
         dynamodb_endpoint: format!("https://127.0.0.1:{}", terminator.port),
         sqs_endpoint,
         extra: vec![(

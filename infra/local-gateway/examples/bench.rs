@@ -22,7 +22,7 @@ use local_gateway::auth::Auth;
 use local_gateway::{LocalStack, Options};
 use serde_json::{Value, json};
 use shared::config::Config;
-use shared::domain::{ContractId, EventId, EventKind, JobId, OutboxEvent, UserId};
+use shared::domain::{Consumer, ContractId, EventId, EventKind, JobId, OutboxEvent, UserId};
 use shared::store::{OutboxRow, keys};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -67,7 +67,7 @@ async fn setup_with(adjust: impl FnOnce(&mut Options)) -> Result<Bench, BoxError
     let config = Config {
         table_name: table.clone(),
         cursor_secret: "bench".into(),
-        queue_url: None,
+        queue_urls: Default::default(),
         redrive_delay: Duration::from_secs(60),
         release_window: chrono::Duration::days(Config::DEFAULT_RELEASE_WINDOW_DAYS),
     };
@@ -91,7 +91,7 @@ async fn setup_with(adjust: impl FnOnce(&mut Options)) -> Result<Bench, BoxError
             "DYNAMODB_ENDPOINT",
         )?)),
         sqs: stack.clients.sqs.clone(),
-        queue_url: stack.queues.url.clone(),
+        queue_url: stack.queues[&Consumer::Notify].url.clone(),
         table,
         _stack: stack,
     })
@@ -422,11 +422,15 @@ async fn sweep_reads(dispatched: usize, due: usize) -> Result<(), BoxError> {
             },
             long_ago,
         );
-        let row = OutboxRow::of(&event)?;
+        let delivery = event
+            .deliveries()
+            .next()
+            .ok_or("an event without consumers")?;
+        let row = OutboxRow::of(&delivery)?;
         let still_due = i < due;
         let item = serde_dynamo::to_item(keys::Row {
             pk: keys::outbox_pk(event.event_id),
-            sk: keys::OUTBOX_SK.to_owned(),
+            sk: keys::outbox_sk(row.consumer),
             index: keys::IndexKeys {
                 duepk: still_due.then(|| keys::Due::Outbox.pk(event.event_id)),
                 duesk: still_due.then(|| keys::due_at(long_ago, event.event_id)),
@@ -902,7 +906,10 @@ async fn engine_race(n: usize, rounds: usize) -> Result<(), BoxError> {
                     put(party("owner"), &keys::contract_link_sk(contract))?,
                     put(party("f0"), &keys::contract_link_sk(contract))?,
                     put(job_pk.clone(), &keys::event_sk(EventId::generate()))?,
-                    put(keys::outbox_pk(EventId::generate()), keys::OUTBOX_SK)?,
+                    put(
+                        keys::outbox_pk(EventId::generate()),
+                        &keys::outbox_sk(Consumer::Notify),
+                    )?,
                 ];
                 let t = Instant::now();
                 let sent = client

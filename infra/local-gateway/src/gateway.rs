@@ -102,17 +102,17 @@ async fn sweep(State(gw): State<Gateway>) -> AxumResponse {
 }
 
 async fn health(State(gw): State<Gateway>) -> AxumResponse {
-    let queue_ready = match &gw.config.queue_url {
-        Some(url) => gw
+    let mut queue_ready = true;
+    for url in gw.config.queue_urls.values() {
+        queue_ready &= gw
             .clients
             .sqs
             .get_queue_url()
             .queue_name(url.rsplit('/').next().unwrap_or_default())
             .send()
             .await
-            .is_ok(),
-        None => true,
-    };
+            .is_ok();
+    }
     let table = &gw.config.table_name;
     if queue_ready && resources::table_ready(&gw.clients.dynamo, table).await {
         (

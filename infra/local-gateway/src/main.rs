@@ -56,12 +56,13 @@ async fn serve() -> Result<(), BoxError> {
     println!(
         "Health: curl http://{addr}/_local/health   Sweep now: curl -X POST http://{addr}/_local/sweep"
     );
-    println!(
-        "Events queue {} (DLQ after {} receives), fed by the table's stream through the local pipe; sweep every {}s",
-        stack.queues.url,
-        stack.queues.max_receive_count,
-        sweep_every.as_secs()
-    );
+    for (consumer, queue) in &stack.queues {
+        println!(
+            "{consumer}'s queue {} (DLQ after {} receives), fed by the table's stream through the local pipe and bus",
+            queue.url, queue.max_receive_count,
+        );
+    }
+    println!("Sweep every {}s", sweep_every.as_secs());
     for user in seed::DEMO_USERS {
         println!(
             "export TOKEN_{}={}",

@@ -1,11 +1,13 @@
-//! `template.yaml`'s EventBridge Pipe, played locally: reads the table's stream on DynamoDB
-//! Local, turns each record into the JSON a pipe sends for a DynamoDB source, keeps what the
-//! template's `FilterCriteria` passes and sends it to the events queue, in order per shard.
+//! `template.yaml`'s EventBridge Pipe and event bus, played locally: reads the table's
+//! stream on DynamoDB Local, turns each record into the JSON a pipe reads from a DynamoDB
+//! source, keeps what the template's `FilterCriteria` passes, makes the bus event the pipe's
+//! target parameters say, and delivers it to the queue of every rule on the bus whose
+//! pattern matches it (the same matcher as the filter), in order per shard.
 //!
 //! Like the real pipe it delivers at least once: a position only moves past records once
-//! their batch is on the queue, so a failure sends them again, never skips them.
+//! their batch is on every queue it goes to, so a failure sends them again, never skips them.
 
-use crate::filter::{FilterCriteria, PatternError};
+use crate::filter::{FilterCriteria, Pattern, PatternError};
 use crate::template::{Template, TemplateError};
 use aws_sdk_dynamodbstreams as streams;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
@@ -46,8 +48,15 @@ pub struct PipeSettings {
     /// Where a shard seen for the first time is read from (its children always from the
     /// start, as a pipe reads them).
     pub starting_position: ShardIteratorType,
-    /// Records a `SendMessageBatch` carries (at most SQS's 10).
+    /// Records a batch carries (a `PutEvents` takes at most 10).
     pub batch_size: usize,
+    /// The target's input template, a JSON path into the record: `<$.a.b>` is `["a", "b"]`.
+    pub input_path: Vec<String>,
+    /// The bus event's `source` and `detail-type`.
+    pub source: String,
+    pub detail_type: String,
+    /// The bus's rules: a pattern and the logical ids of the queues it delivers to.
+    pub rules: Vec<(Pattern, Vec<String>)>,
 }
 
 impl PipeSettings {
@@ -71,11 +80,63 @@ impl PipeSettings {
             .and_then(|v| v.as_u64())
             .unwrap_or(10)
             .clamp(1, 10) as usize;
+        let target = template.pipe_target()?;
+        let input_path = target
+            .input_template
+            .trim()
+            .strip_prefix("<$.")
+            .and_then(|p| p.strip_suffix('>'))
+            .filter(|p| !p.contains(['<', '>', ' ', '"']))
+            .map(|p| p.split('.').map(str::to_owned).collect())
+            .ok_or_else(|| {
+                PipeError::Setting(format!(
+                    "InputTemplate {:?} is not one JSON path, the only form played locally",
+                    target.input_template
+                ))
+            })?;
+        let rules = template
+            .bus_rules()?
+            .into_iter()
+            .filter(|rule| rule.bus == target.bus)
+            .map(|rule| {
+                let queues = rule.targets.into_iter().map(|t| t.queue).collect();
+                Ok((Pattern::parse(&rule.pattern.to_string())?, queues))
+            })
+            .collect::<Result<_, PipeError>>()?;
         Ok(Self {
             filter: FilterCriteria::parse(template.pipe_filter_patterns()?)?,
             starting_position,
             batch_size,
+            input_path,
+            source: target.source,
+            detail_type: target.detail_type,
+            rules,
         })
+    }
+
+    /// The bus event the pipe makes of a record that passed the filter: the input path's
+    /// value, a JSON object in text, as `detail`. `None` when it is no such thing: the real
+    /// pipe's `PutEvents` would be refused and the record end in the pipe's DLQ.
+    pub fn bus_event(&self, record: &Value) -> Option<Value> {
+        let text = self
+            .input_path
+            .iter()
+            .try_fold(record, |v, key| v.get(key))?
+            .as_str()?;
+        let detail: Value = serde_json::from_str(text).ok().filter(Value::is_object)?;
+        let mut event = shared::bus::envelope(detail, shared::time::now());
+        event.source = self.source.clone();
+        event.detail_type = self.detail_type.clone();
+        serde_json::to_value(event).ok()
+    }
+
+    /// The queues (logical ids) the bus delivers `event` to: every target of every rule
+    /// that matches it.
+    pub fn routes<'a>(&'a self, event: &'a Value) -> impl Iterator<Item = &'a str> + 'a {
+        self.rules
+            .iter()
+            .filter(|(pattern, _)| pattern.matches(event))
+            .flat_map(|(_, queues)| queues.iter().map(String::as_str))
     }
 }
 
@@ -154,7 +215,8 @@ pub struct Pipe {
     streams: streams::Client,
     sqs: aws_sdk_sqs::Client,
     table: String,
-    queue_url: String,
+    /// Each queue a rule targets, by logical id.
+    queue_urls: Arc<HashMap<String, String>>,
     settings: Arc<PipeSettings>,
     state: Arc<Mutex<State>>,
 }
@@ -165,7 +227,7 @@ impl Pipe {
         streams: streams::Client,
         sqs: aws_sdk_sqs::Client,
         table: impl Into<String>,
-        queue_url: impl Into<String>,
+        queue_urls: HashMap<String, String>,
         settings: PipeSettings,
     ) -> Self {
         Self {
@@ -173,7 +235,7 @@ impl Pipe {
             streams,
             sqs,
             table: table.into(),
-            queue_url: queue_url.into(),
+            queue_urls: Arc::new(queue_urls),
             settings: Arc::new(settings),
             state: Arc::default(),
         }
@@ -189,7 +251,7 @@ impl Pipe {
     }
 
     /// Forwards everything the stream holds now that was not forwarded yet; returns how
-    /// many records it sent to the queue.
+    /// many messages it delivered to the rules' queues.
     pub async fn pipe_once(&self) -> Result<usize, PipeError> {
         let mut state = self.state.lock().await;
         let arn = match &state.stream_arn {
@@ -358,8 +420,8 @@ impl Pipe {
         }
     }
 
-    /// Sends the records that pass the filter, a batch at a time, moving the position past
-    /// each batch once SQS took all of it.
+    /// Delivers the records that pass the filter, a batch at a time, moving the position
+    /// past each batch once every queue it goes to took all of it.
     async fn forward(
         &self,
         arn: &str,
@@ -367,19 +429,35 @@ impl Pipe {
         position: &mut Position,
     ) -> Result<usize, PipeError> {
         let mut sent = 0;
-        let mut batch = Vec::new();
+        let mut batch: Vec<(String, String)> = Vec::new();
+        let mut in_batch = 0;
         for (i, record) in records.iter().enumerate() {
-            let body = stream_record_json(record, arn);
-            if self.settings.filter.matches(&body) {
-                batch.push(body.to_string());
+            let json = stream_record_json(record, arn);
+            if self.settings.filter.matches(&json) {
+                in_batch += 1;
+                match self.settings.bus_event(&json) {
+                    Some(event) => {
+                        let body = event.to_string();
+                        for queue in self.settings.routes(&event) {
+                            batch.push((queue.to_owned(), body.clone()));
+                        }
+                    }
+                    None => tracing::warn!(
+                        sequence = record
+                            .dynamodb
+                            .as_ref()
+                            .and_then(|c| c.sequence_number.as_deref()),
+                        "a record whose input is no JSON object; the bus would refuse it"
+                    ),
+                }
             }
             let last = i + 1 == records.len();
-            if batch.len() == self.settings.batch_size || (last && !batch.is_empty()) {
-                self.send(&batch).await?;
-                sent += batch.len();
+            if in_batch == self.settings.batch_size || (last && in_batch > 0) {
+                sent += self.send(&batch).await?;
                 batch.clear();
+                in_batch = 0;
             }
-            if batch.is_empty() {
+            if in_batch == 0 {
                 position.last = record
                     .dynamodb
                     .as_ref()
@@ -389,14 +467,31 @@ impl Pipe {
         Ok(sent)
     }
 
-    async fn send(&self, bodies: &[String]) -> Result<(), PipeError> {
+    /// Sends each (queue, body) to its queue, ten to a `SendMessageBatch`.
+    async fn send(&self, messages: &[(String, String)]) -> Result<usize, PipeError> {
+        let mut by_queue: HashMap<&str, Vec<&str>> = HashMap::new();
+        for (queue, body) in messages {
+            by_queue.entry(queue).or_default().push(body);
+        }
+        for (queue, bodies) in by_queue {
+            let url = self.queue_urls.get(queue).ok_or_else(|| {
+                PipeError::Setting(format!("rule target {queue} is no queue of the stack"))
+            })?;
+            for chunk in bodies.chunks(10) {
+                self.send_batch(url, chunk).await?;
+            }
+        }
+        Ok(messages.len())
+    }
+
+    async fn send_batch(&self, queue_url: &str, bodies: &[&str]) -> Result<(), PipeError> {
         let entries = bodies
             .iter()
             .enumerate()
             .map(|(i, body)| {
                 SendMessageBatchRequestEntry::builder()
                     .id(i.to_string())
-                    .message_body(body)
+                    .message_body(*body)
                     .build()
                     .map_err(|e| PipeError::Sqs(chain(&e)))
             })
@@ -404,7 +499,7 @@ impl Pipe {
         let out = self
             .sqs
             .send_message_batch()
-            .queue_url(&self.queue_url)
+            .queue_url(queue_url)
             .set_entries(Some(entries))
             .send()
             .await
@@ -429,7 +524,7 @@ pub fn spawn(pipe: Pipe) -> JoinHandle<()> {
         loop {
             match pipe.pipe_once().await {
                 Ok(0) => {}
-                Ok(sent) => tracing::debug!(sent, "stream records forwarded to the queue"),
+                Ok(sent) => tracing::debug!(sent, "stream records delivered to the rules' queues"),
                 Err(e) => tracing::warn!(error = %e, "the local pipe failed; it retries"),
             }
             tokio::time::sleep(POLL_INTERVAL).await;
@@ -440,7 +535,7 @@ pub fn spawn(pipe: Pipe) -> JoinHandle<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::domain::{CloseReason, EventId, EventKind, JobId, OutboxEvent};
+    use shared::domain::{CloseReason, Consumer, EventId, EventKind, JobId, OutboxEvent};
     use shared::store::keys;
     use streams::types::{AttributeValue as A, OperationType, StreamRecord, StreamViewType};
 
@@ -499,27 +594,75 @@ mod tests {
             },
             shared::time::parse("2026-01-01T00:00:00.000Z").unwrap(),
         );
-        let body = serde_json::to_string(&event).unwrap();
+        let delivery = event.deliveries().next().unwrap();
+        let body = serde_json::to_string(&delivery).unwrap();
         let pk = keys::outbox_pk(event.event_id);
-        let record = record(name, &pk, keys::OUTBOX_SK, &[("body", s(&body))]);
+        let sk = keys::outbox_sk(delivery.consumer);
+        let record = record(name, &pk, &sk, &[("body", s(&body))]);
         (event, record)
     }
 
+    fn settings() -> PipeSettings {
+        PipeSettings::from_template(&Template::load_default().unwrap()).unwrap()
+    }
+
     fn template_filter() -> FilterCriteria {
-        PipeSettings::from_template(&Template::load_default().unwrap())
-            .unwrap()
-            .filter
+        settings().filter
     }
 
     #[test]
-    fn the_template_passes_inserts_of_outbox_items() {
+    fn the_template_passes_inserts_of_outbox_items_through_the_bus_to_their_consumer() {
+        let settings = settings();
         let (event, insert) = outbox(OperationType::Insert);
         let body = stream_record_json(&insert, ARN);
-        assert!(template_filter().matches(&body));
+        assert!(settings.filter.matches(&body));
+        let on_bus = settings.bus_event(&body).expect("a bus event");
+        assert_eq!(on_bus["source"], settings.source);
+        assert_eq!(on_bus["detail-type"], settings.detail_type);
+        assert_eq!(on_bus["detail"]["event_id"], event.event_id.to_string());
         assert_eq!(
-            shared::handlers::notify::event_of(&body.to_string()).unwrap(),
+            settings.routes(&on_bus).collect::<Vec<_>>(),
+            ["NotifyQueue"]
+        );
+        assert_eq!(
+            shared::handlers::notify::event_of(&on_bus.to_string()).unwrap(),
             event
         );
+    }
+
+    #[test]
+    fn the_rules_pass_only_their_consumers_deliveries_from_the_pipe() {
+        let settings = settings();
+        let (_, insert) = outbox(OperationType::Insert);
+        let on_bus = settings
+            .bus_event(&stream_record_json(&insert, ARN))
+            .unwrap();
+        let mut foreign = on_bus.clone();
+        foreign["detail"]["consumer"] = json!("webhook");
+        let mut other_source = on_bus.clone();
+        other_source["source"] = json!("aws.events");
+        let mut other_type = on_bus.clone();
+        other_type["detail-type"] = json!("Scheduled Event");
+        let mut no_consumer = on_bus.clone();
+        no_consumer["detail"]
+            .as_object_mut()
+            .unwrap()
+            .remove("consumer");
+        for event in [foreign, other_source, other_type, no_consumer] {
+            assert_eq!(settings.routes(&event).count(), 0, "routed: {event}");
+        }
+        // What is not a JSON object in text never reaches the bus.
+        let mut record = stream_record_json(&insert, ARN);
+        record["dynamodb"]["NewImage"]["body"] = json!({"S": "not json"});
+        assert!(settings.bus_event(&record).is_none());
+        record["dynamodb"]["NewImage"]["body"] = json!({"S": "[1, 2]"});
+        assert!(settings.bus_event(&record).is_none());
+        // Every consumer's deliveries reach exactly one queue.
+        for consumer in Consumer::ALL {
+            let mut addressed = on_bus.clone();
+            addressed["detail"]["consumer"] = json!(consumer.as_str());
+            assert_eq!(settings.routes(&addressed).count(), 1, "{consumer}");
+        }
     }
 
     #[test]
@@ -546,7 +689,12 @@ mod tests {
                 &[],
             ),
             // An item whose sort key, not its partition key, says OUTBOX.
-            record(OperationType::Insert, "USER#bob", keys::OUTBOX_SK, &[]),
+            record(
+                OperationType::Insert,
+                "USER#bob",
+                &keys::outbox_sk(Consumer::Notify),
+                &[],
+            ),
         ];
         for record in &rejected {
             let body = stream_record_json(record, ARN);
@@ -567,7 +715,10 @@ mod tests {
             body["dynamodb"]["ApproximateCreationDateTime"],
             1_767_225_600.0
         );
-        assert_eq!(body["dynamodb"]["Keys"]["SK"], json!({"S": "OUTBOX"}));
+        assert_eq!(
+            body["dynamodb"]["Keys"]["SK"],
+            json!({"S": "OUTBOX#notify"})
+        );
         assert!(body["dynamodb"].get("OldImage").is_none());
         assert!(body.get("userIdentity").is_none());
         let parsed: aws_lambda_events::event::dynamodb::EventRecord =
@@ -587,7 +738,10 @@ mod tests {
         );
         let body = stream_record_json(&removal, ARN);
         assert!(body["dynamodb"].get("NewImage").is_none());
-        assert_eq!(body["dynamodb"]["OldImage"]["SK"], json!({"S": "OUTBOX"}));
+        assert_eq!(
+            body["dynamodb"]["OldImage"]["SK"],
+            json!({"S": "OUTBOX#notify"})
+        );
         assert_eq!(
             body["userIdentity"]["principalId"],
             "dynamodb.amazonaws.com"

@@ -8,6 +8,8 @@ use aws_sdk_dynamodb::types::{
     TimeToLiveSpecification,
 };
 use serde_norway::Value;
+use shared::domain::Consumer;
+use std::collections::BTreeMap;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StackError {
@@ -264,12 +266,15 @@ pub async fn table_ready(client: &Client, table: &str) -> bool {
 
 #[derive(Debug, Clone)]
 pub struct Queues {
+    /// The queue's logical id in the template.
+    pub id: String,
     pub url: String,
     pub dead_letter_url: String,
     pub max_receive_count: u32,
 }
 
-/// Creates the events queue and its DLQ, named after `prefix`, with the template's redrive
+/// Creates each consumer's queue and its DLQ as the template declares them (every queue a
+/// function consumes, named after `prefix` and the queue's logical id), with its redrive
 /// policy. `visibility` replaces the template's visibility timeout: locally a failed message
 /// should come back in seconds, not minutes.
 pub async fn ensure_queues(
@@ -277,21 +282,44 @@ pub async fn ensure_queues(
     prefix: &str,
     template: &Template,
     visibility: std::time::Duration,
+) -> Result<BTreeMap<Consumer, Queues>, StackError> {
+    let mut queues = BTreeMap::new();
+    for (queue_id, function) in template.queue_functions()? {
+        let consumer = Consumer::parse(&function).ok_or_else(|| {
+            StackError::Setting(format!("{queue_id} feeds {function}, which is no consumer"))
+        })?;
+        let queue = ensure_queue(sqs, prefix, template, &queue_id, visibility).await?;
+        queues.insert(consumer, queue);
+    }
+    Ok(queues)
+}
+
+async fn ensure_queue(
+    sqs: &aws_sdk_sqs::Client,
+    prefix: &str,
+    template: &Template,
+    queue_id: &str,
+    visibility: std::time::Duration,
 ) -> Result<Queues, StackError> {
     use aws_sdk_sqs::types::QueueAttributeName;
-    let queue = template.resource_properties("EventsQueue")?;
-    let max_receive_count = queue
+    let shape =
+        |what: &str| StackError::Template(TemplateError::Shape(format!("{queue_id}: {what}")));
+    let redrive = template
+        .resource_properties(queue_id)?
         .get("RedrivePolicy")
-        .and_then(|r| r.get("maxReceiveCount"))
+        .ok_or_else(|| shape("no RedrivePolicy"))?;
+    let max_receive_count = redrive
+        .get("maxReceiveCount")
         .and_then(Value::as_u64)
-        .ok_or_else(|| {
-            StackError::Template(TemplateError::Shape(
-                "EventsQueue: no maxReceiveCount".into(),
-            ))
-        })? as u32;
+        .ok_or_else(|| shape("no maxReceiveCount"))? as u32;
+    let dlq_id = redrive
+        .get("deadLetterTargetArn")
+        .and_then(crate::template::referenced)
+        .ok_or_else(|| shape("no deadLetterTargetArn"))?;
+    let name = |id: &str| format!("{prefix}-{}", id.to_lowercase());
     let dlq = sqs
         .create_queue()
-        .queue_name(format!("{prefix}-events-dlq"))
+        .queue_name(name(dlq_id))
         .send()
         .await
         .map_err(sqs_error)?;
@@ -312,7 +340,7 @@ pub async fn ensure_queues(
     });
     let main = sqs
         .create_queue()
-        .queue_name(format!("{prefix}-events"))
+        .queue_name(name(queue_id))
         .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
         .attributes(
             QueueAttributeName::VisibilityTimeout,
@@ -322,6 +350,7 @@ pub async fn ensure_queues(
         .await
         .map_err(sqs_error)?;
     Ok(Queues {
+        id: queue_id.to_owned(),
         url: main.queue_url.unwrap_or_default(),
         dead_letter_url,
         max_receive_count,

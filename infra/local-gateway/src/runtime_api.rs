@@ -6,6 +6,8 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
+use shared::domain::Consumer;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -170,7 +172,8 @@ pub fn binary(profile: &str, name: &str) -> PathBuf {
 pub struct Setting {
     pub function: String,
     pub table: String,
-    pub queue_url: String,
+    /// Each consumer's queue, as the template tells the sweeper.
+    pub queue_urls: BTreeMap<Consumer, String>,
     pub dynamodb_endpoint: String,
     pub sqs_endpoint: String,
     /// More variables (a test's `SSL_CERT_FILE`).
@@ -208,7 +211,6 @@ impl Setting {
                 "CURSOR_SECRET",
                 "cold-start-cursor-secret-at-least-32-bytes",
             ),
-            ("QUEUE_URL", self.queue_url.as_str()),
             ("REDRIVE_DELAY_SECS", "60"),
             ("RELEASE_WINDOW_DAYS", "14"),
             ("POWERTOOLS_METRICS_NAMESPACE", "Marketplace"),
@@ -218,6 +220,11 @@ impl Setting {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
+        vars.extend(
+            self.queue_urls
+                .iter()
+                .map(|(c, url)| (shared::config::queue_url_variable(*c), url.clone())),
+        );
         vars.extend(self.extra.iter().cloned());
         vars
     }

@@ -12,6 +12,8 @@ use crate::{pipe, resources, seed, worker};
 use shared::App;
 use shared::app::Clients;
 use shared::config::Config;
+use shared::domain::Consumer;
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -53,14 +55,15 @@ fn local_config_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, 
 pub struct Options {
     pub dynamodb_endpoint: String,
     pub sqs_endpoint: String,
-    /// The handlers' settings; `queue_url` is replaced by the queue the stack creates.
+    /// The handlers' settings; `queue_urls` are replaced by the queues the stack creates.
     pub config: Config,
     pub auth: Auth,
     pub template: Template,
     /// 0 takes any free port.
     pub port: u16,
-    /// Whether the handlers' app knows the queue, which only the sweeper sends to (handlers
-    /// announce through the table's stream); without it the sweeper sends nothing.
+    /// Whether the handlers' app knows the consumers' queues, which only the sweeper sends
+    /// to (handlers announce through the table's stream); without them the sweeper sends
+    /// nothing.
     pub publish: bool,
     /// The DynamoDB client the HTTP handlers use instead of the stack's own (one that
     /// injects faults). Set-up, inspection, `notify` and `sweep` keep working clients.
@@ -71,16 +74,18 @@ pub struct Options {
     /// Replaces the template's visibility timeout: locally a failed message should come
     /// back in seconds, not minutes.
     pub visibility_timeout: Duration,
-    /// Feed the queue to `notify` in the background. Off, nothing consumes it unless the
-    /// caller does ([`worker::pump_once`]), so table snapshots cannot race a consumer.
+    /// Feed each consumer's queue to its function in the background. Off, nothing consumes
+    /// them unless the caller does ([`worker::pump_once`]), so table snapshots cannot race a
+    /// consumer.
     pub pump: bool,
     /// Create the table with the template's stream. Off only for tests that never read it:
     /// DynamoDB Local's stream writes slow down with the stream records it holds for other
     /// tables (measured: a transaction on a new table went from 5 ms to 50 ms after 20,000
     /// records in another), so a suite of hundreds of tables with streams would crawl.
     pub stream: bool,
-    /// Play the template's EventBridge Pipe in the background: the table's stream, filtered,
-    /// into the queue. Off, the stream waits for the caller ([`Pipe::pipe_once`]).
+    /// Play the template's EventBridge Pipe and bus in the background: the table's stream,
+    /// filtered, through the bus's rules into the consumers' queues. Off, the stream waits
+    /// for the caller ([`Pipe::pipe_once`]).
     pub pipe: bool,
     /// Run `sweep` this often in the background.
     pub sweep_every: Option<Duration>,
@@ -153,10 +158,11 @@ pub struct LocalStack {
     pub address: SocketAddr,
     /// Working clients of both services, for set-up and inspection.
     pub clients: Clients,
-    pub queues: Queues,
+    /// Each consumer's queue and DLQ.
+    pub queues: BTreeMap<Consumer, Queues>,
     /// The handlers over the working clients, for running `notify` and `sweep` directly.
     pub app: App,
-    /// What the handlers run with, `queue_url` the stack's queue (if it publishes).
+    /// What the handlers run with, `queue_urls` the stack's queues (if it publishes).
     pub config: Config,
     pub auth: Auth,
     /// Whether this start created the table (and seeded it, if asked).
@@ -216,7 +222,11 @@ impl LocalStack {
             visibility_timeout,
         )
         .await?;
-        config.queue_url = publish.then(|| queues.url.clone());
+        config.queue_urls = if publish {
+            urls(&queues)
+        } else {
+            BTreeMap::new()
+        };
         let pipe_settings = PipeSettings::from_template(&template)?;
 
         let handler_clients = match (handler_dynamo, handler_sqs_endpoint) {
@@ -258,11 +268,13 @@ impl LocalStack {
             }
         })];
         if pump {
-            tasks.push(worker::spawn_pump(
-                app.clone(),
-                clients.sqs.clone(),
-                queues.url.clone(),
-            ));
+            for queue in queues.values() {
+                tasks.push(worker::spawn_pump(
+                    app.clone(),
+                    clients.sqs.clone(),
+                    queue.url.clone(),
+                ));
+            }
         }
         let pipe = Pipe::new(
             clients.dynamo.clone(),
@@ -271,7 +283,10 @@ impl LocalStack {
             )),
             clients.sqs.clone(),
             &config.table_name,
-            &queues.url,
+            queues
+                .values()
+                .map(|q| (q.id.clone(), q.url.clone()))
+                .collect(),
             pipe_settings,
         );
         if run_pipe {
@@ -292,6 +307,17 @@ impl LocalStack {
             tasks,
         })
     }
+}
+
+impl LocalStack {
+    /// Each consumer's queue URL, as a function's environment names them.
+    pub fn queue_urls(&self) -> BTreeMap<Consumer, String> {
+        urls(&self.queues)
+    }
+}
+
+fn urls(queues: &BTreeMap<Consumer, Queues>) -> BTreeMap<Consumer, String> {
+    queues.iter().map(|(c, q)| (*c, q.url.clone())).collect()
 }
 
 /// Creates the table, waiting for DynamoDB Local to answer.
@@ -329,6 +355,6 @@ mod tests {
         assert_eq!(config.release_window, chrono::Duration::days(3));
         assert_eq!(config.table_name, "marketplace-local");
         assert_eq!(config.redrive_delay, Duration::from_secs(30));
-        assert_eq!(config.queue_url, None);
+        assert!(config.queue_urls.is_empty());
     }
 }

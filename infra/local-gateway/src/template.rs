@@ -23,6 +23,35 @@ pub struct Route {
     pub path: String,
 }
 
+/// What the pipe puts on the bus: its target's input template, `Source` and `DetailType`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PipeTarget {
+    /// The logical id of the bus.
+    pub bus: String,
+    pub input_template: String,
+    pub source: String,
+    pub detail_type: String,
+}
+
+/// A rule of the event bus: its pattern and the queues it delivers to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BusRule {
+    pub id: String,
+    /// The logical id of its bus.
+    pub bus: String,
+    pub pattern: serde_json::Value,
+    pub targets: Vec<RuleTarget>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleTarget {
+    /// The logical id of the queue.
+    pub queue: String,
+    /// The logical id of the queue that takes what the rule cannot deliver.
+    pub dead_letter: Option<String>,
+    pub retries: Option<u64>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Template {
     root: Value,
@@ -207,6 +236,112 @@ impl Template {
                     .ok_or_else(|| shape("a pipe filter without a Pattern string"))
             })
             .collect()
+    }
+
+    /// The pipe's target input: what it makes of a record before it puts it on the bus.
+    pub fn pipe_target(&self) -> Result<PipeTarget, TemplateError> {
+        let pipe = self.pipe()?;
+        let bus = pipe
+            .get("Target")
+            .and_then(referenced)
+            .ok_or_else(|| shape("the pipe's Target is not a reference"))?;
+        let params = pipe
+            .get("TargetParameters")
+            .ok_or_else(|| shape("the pipe has no TargetParameters"))?;
+        let bus_params = params
+            .get("EventBridgeEventBusParameters")
+            .ok_or_else(|| shape("the pipe has no EventBridgeEventBusParameters"))?;
+        let field = |v: &Value, name: &str| {
+            v.get(name)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| shape(format!("the pipe's target has no {name}")))
+        };
+        Ok(PipeTarget {
+            bus: bus.to_owned(),
+            input_template: field(params, "InputTemplate")?,
+            source: field(bus_params, "Source")?,
+            detail_type: field(bus_params, "DetailType")?,
+        })
+    }
+
+    /// Every `AWS::Events::Rule` on a bus of this template, with its pattern as JSON and the
+    /// queues it targets.
+    pub fn bus_rules(&self) -> Result<Vec<BusRule>, TemplateError> {
+        self.of_type("AWS::Events::Rule")
+            .map(|(id, rule)| {
+                let props = rule
+                    .get("Properties")
+                    .ok_or_else(|| shape(format!("{id} has no Properties")))?;
+                let bus = props
+                    .get("EventBusName")
+                    .and_then(referenced)
+                    .ok_or_else(|| shape(format!("{id}: EventBusName is not a reference")))?;
+                let pattern = props
+                    .get("EventPattern")
+                    .ok_or_else(|| shape(format!("{id} has no EventPattern")))?;
+                let pattern = serde_json::to_value(pattern)
+                    .map_err(|e| shape(format!("{id}: EventPattern: {e}")))?;
+                let targets = props
+                    .get("Targets")
+                    .and_then(Value::as_sequence)
+                    .into_iter()
+                    .flatten()
+                    .map(|t| {
+                        let queue = t.get("Arn").and_then(referenced);
+                        let dead_letter = t
+                            .get("DeadLetterConfig")
+                            .and_then(|d| d.get("Arn"))
+                            .and_then(referenced);
+                        Ok(RuleTarget {
+                            queue: queue
+                                .ok_or_else(|| shape(format!("{id}: a target without an Arn")))?
+                                .to_owned(),
+                            dead_letter: dead_letter.map(str::to_owned),
+                            retries: t
+                                .get("RetryPolicy")
+                                .and_then(|r| r.get("MaximumRetryAttempts"))
+                                .and_then(Value::as_u64),
+                        })
+                    })
+                    .collect::<Result<_, TemplateError>>()?;
+                Ok(BusRule {
+                    id: id.to_owned(),
+                    bus: bus.to_owned(),
+                    pattern,
+                    targets,
+                })
+            })
+            .collect()
+    }
+
+    /// The function (`functions/<name>`) each queue feeds, by the queue's logical id: every
+    /// SAM `SQS` event.
+    pub fn queue_functions(&self) -> Result<Vec<(String, String)>, TemplateError> {
+        let mut fed = Vec::new();
+        for (id, f) in self.of_type("AWS::Serverless::Function") {
+            let props = f.get("Properties");
+            let function = props
+                .and_then(|p| p.get("CodeUri"))
+                .and_then(Value::as_str)
+                .and_then(|u| u.strip_prefix("functions/"))
+                .ok_or_else(|| shape(format!("{id}: CodeUri must be functions/<name>")))?;
+            let events = props
+                .and_then(|p| p.get("Events"))
+                .and_then(Value::as_mapping);
+            for event in events.into_iter().flat_map(|m| m.values()) {
+                if event.get("Type").and_then(Value::as_str) != Some("SQS") {
+                    continue;
+                }
+                let queue = event
+                    .get("Properties")
+                    .and_then(|p| p.get("Queue"))
+                    .and_then(referenced)
+                    .ok_or_else(|| shape(format!("{id}: an SQS event without a Queue")))?;
+                fed.push((queue.to_owned(), function.to_owned()));
+            }
+        }
+        Ok(fed)
     }
 
     /// What reads the table's stream: pipes, event source mappings and SAM `DynamoDB`

@@ -5,6 +5,7 @@ mod application;
 mod audit;
 mod change;
 mod contract;
+mod delivery;
 mod idempotency;
 mod ids;
 mod job;
@@ -18,6 +19,7 @@ pub use application::{Application, ApplicationStatus, Bid};
 pub use audit::{AuditRecord, Entity, Step};
 pub use change::{Change, Cond, Item, Transition, Write, stamp_after};
 pub use contract::{Contract, ContractAction, ContractStatus};
+pub use delivery::{Consumer, Delivery};
 pub use idempotency::{
     IdempotencyKey, IdempotencyRecord, KeepRefusal, KeyReused, Keyed, KeyedRequest,
     RECORD_LIFETIME, StoredAnswer,

@@ -16,6 +16,11 @@ pub struct OutboxEvent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
+    /// A job was posted: nobody is told; it exists for consumers that follow the board.
+    JobPosted {
+        job_id: JobId,
+        owner_id: UserId,
+    },
     ApplicationReceived {
         job_id: JobId,
         application_id: ApplicationId,
@@ -127,6 +132,7 @@ impl OutboxEvent {
             position: 0,
         };
         match &self.kind {
+            EventKind::JobPosted { .. } => Vec::new(),
             EventKind::ApplicationReceived {
                 job_id,
                 application_id,
@@ -233,6 +239,7 @@ impl OutboxEvent {
 
     pub fn type_name(&self) -> &'static str {
         match self.kind {
+            EventKind::JobPosted { .. } => "job_posted",
             EventKind::ApplicationReceived { .. } => "application_received",
             EventKind::Hired { .. } => "hired",
             EventKind::JobClosed { .. } => "job_closed",

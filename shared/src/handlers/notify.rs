@@ -2,11 +2,10 @@
 //! messages that failed, so one poison message neither blocks nor replays the others.
 
 use crate::App;
-use crate::domain::{Notification, OutboxEvent, UserId};
+use crate::domain::{Consumer, Notification, OutboxEvent, UserId};
 use crate::metrics;
 use crate::store::StoreError;
 use crate::telemetry::error_chain;
-use aws_lambda_events::event::dynamodb::EventRecord as StreamRecord;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use std::collections::{BTreeMap, HashMap};
 
@@ -18,22 +17,12 @@ pub enum NotifyError {
     Store(#[from] StoreError),
 }
 
-/// The outbox event a message carries. EventBridge Pipes sends the table stream's record of
-/// the outbox item's insert, whose new image holds the event's JSON as `body`; the sweeper
-/// re-sends that JSON itself.
+/// The outbox event a message carries: the bus's envelope whether the rule delivered it or
+/// the sweeper re-sent it, addressed to `notify`.
 pub fn event_of(message: &str) -> Result<OutboxEvent, NotifyError> {
-    let malformed = |e: &dyn std::fmt::Display| NotifyError::Malformed(e.to_string());
-    let value: serde_json::Value = serde_json::from_str(message).map_err(|e| malformed(&e))?;
-    let event = if value.get("dynamodb").is_some() {
-        let record: StreamRecord = serde_json::from_value(value).map_err(|e| malformed(&e))?;
-        match record.change.new_image.get("body") {
-            Some(serde_dynamo::AttributeValue::S(body)) => serde_json::from_str(body),
-            _ => return Err(malformed(&"a stream record without an outbox body")),
-        }
-    } else {
-        serde_json::from_value(value)
-    };
-    event.map_err(|e| malformed(&e))
+    crate::bus::delivery_of(message, Consumer::Notify)
+        .map(|delivery| delivery.event)
+        .map_err(|e| NotifyError::Malformed(e.to_string()))
 }
 
 /// What is left of an event once its direct notifications are delivered: the fan-out of a
@@ -45,7 +34,7 @@ async fn finish(app: &App, event: &OutboxEvent) -> Result<usize, NotifyError> {
         None => 0,
     };
     app.store
-        .acknowledge(event.event_id, crate::time::now())
+        .acknowledge(event.event_id, Consumer::Notify, crate::time::now())
         .await?;
     tracing::info!(
         event_id = %event.event_id,
@@ -162,33 +151,19 @@ mod tests {
     }
 
     #[test]
-    fn a_message_is_the_pipes_stream_record_or_the_sweepers_event() {
+    fn a_message_is_the_envelope_of_a_delivery_to_notify() {
         let event = event();
-        let body = serde_json::to_string(&event).unwrap();
-        let record = json!({
-            "eventID": "1",
-            "eventName": "INSERT",
-            "eventVersion": "1.1",
-            "eventSource": "aws:dynamodb",
-            "awsRegion": "us-east-1",
-            "dynamodb": {
-                "Keys": {"PK": {"S": format!("OUTBOX#{}", event.event_id)}, "SK": {"S": "OUTBOX"}},
-                "NewImage": {
-                    "PK": {"S": format!("OUTBOX#{}", event.event_id)},
-                    "SK": {"S": "OUTBOX"},
-                    "body": {"S": body}
-                },
-                "SequenceNumber": "100",
-                "SizeBytes": 26,
-                "StreamViewType": "NEW_AND_OLD_IMAGES"
-            },
-            "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2026"
-        });
-        assert_eq!(event_of(&record.to_string()).unwrap(), event);
-        assert_eq!(event_of(&body).unwrap(), event);
-        let without_body = record.to_string().replace("\"body\"", "\"other\"");
+        let delivery = event.deliveries().next().unwrap();
+        let detail = serde_json::to_value(&delivery).unwrap();
+        let message = serde_json::to_string(&crate::bus::envelope(detail, event.created_at));
+        assert_eq!(event_of(&message.unwrap()).unwrap(), event);
+        // The event alone, or a stream record, is not what the bus delivers.
+        let bare = serde_json::to_string(&event).unwrap();
+        assert!(matches!(event_of(&bare), Err(NotifyError::Malformed(_))));
+        let record =
+            json!({"eventName": "INSERT", "dynamodb": {"NewImage": {"body": {"S": bare}}}});
         assert!(matches!(
-            event_of(&without_body),
+            event_of(&record.to_string()),
             Err(NotifyError::Malformed(_))
         ));
         assert!(matches!(event_of("{}"), Err(NotifyError::Malformed(_))));

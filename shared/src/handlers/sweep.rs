@@ -140,7 +140,7 @@ pub async fn sweep(
                     // When the claim is made, not when the sweep started.
                     let at = time::now().max(now);
                     if row.attempts >= REDRIVES_BEFORE_PARKING {
-                        tracing::error!(event_id = %row.event_id, attempts = row.attempts, "event parked: sent too often without being applied");
+                        tracing::error!(event_id = %row.event_id, consumer = %row.consumer, attempts = row.attempts, "event parked: sent too often without its consumer applying it");
                         match app.store.park_outbox(&row, at).await {
                             Ok(true) => tally.parked += 1,
                             other => tally.count(Due::Outbox, other),

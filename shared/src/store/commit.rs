@@ -71,8 +71,8 @@ impl Store {
                 true,
             )?);
         }
-        for event in &change.announce {
-            items.push(self.outbox_put(event)?);
+        for delivery in change.announce.iter().flat_map(OutboxEvent::deliveries) {
+            items.push(self.outbox_put(&delivery)?);
         }
         Ok(items)
     }

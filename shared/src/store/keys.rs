@@ -1,8 +1,8 @@
 //! Every key and index attribute of the table, in one place.
 
 use crate::domain::{
-    Application, ApplicationId, Contract, ContractId, ContractStatus, EventId, IdempotencyKey,
-    Item, Job, JobId, JobStatus, Notification, UserId,
+    Application, ApplicationId, Consumer, Contract, ContractId, ContractStatus, EventId,
+    IdempotencyKey, Item, Job, JobId, JobStatus, Notification, UserId,
 };
 use crate::time::{self, Timestamp};
 use serde::Serialize;
@@ -96,7 +96,13 @@ pub fn outbox_pk(id: EventId) -> String {
     format!("OUTBOX#{id}")
 }
 
-pub const OUTBOX_SK: &str = "OUTBOX";
+/// One outbox item per event and consumer, in the event's item collection: each is
+/// acknowledged, redriven and parked on its own.
+pub fn outbox_sk(consumer: Consumer) -> String {
+    format!("{OUTBOX_SK_PREFIX}{consumer}")
+}
+
+pub const OUTBOX_SK_PREFIX: &str = "OUTBOX#";
 
 pub fn user_pk(user: &UserId) -> String {
     format!("USER#{user}")

@@ -1,11 +1,12 @@
-//! The transactional outbox: events written with the change they announce. An event stays
-//! in the sparse due index until `notify` has applied it (its acknowledgement takes the due
-//! keys away); the sweeper re-sends what is still due, with backoff, and parks an event that
+//! The transactional outbox: events written with the change they announce, one item per
+//! event and consumer ([`Delivery`]). An item stays in the sparse due index until its
+//! consumer has applied the event (its acknowledgement takes the due keys away); the sweeper
+//! re-sends what is still due to that consumer only, with backoff, and parks an item that
 //! was sent too often.
 
 use super::keys::{self, IndexKeys};
 use super::{Store, StoreError};
-use crate::domain::{EventId, OutboxEvent};
+use crate::domain::{Consumer, Delivery, EventId};
 use crate::time::{self, Timestamp};
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
@@ -13,10 +14,12 @@ use aws_sdk_dynamodb::types::{
 };
 use serde::{Deserialize, Serialize};
 
-/// An outbox item: the event as the exact JSON that goes on the queue.
+/// An outbox item: one event for one consumer, its body the exact JSON of the [`Delivery`]
+/// that becomes the `detail` of the event on the bus.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OutboxRow {
     pub event_id: EventId,
+    pub consumer: Consumer,
     pub body: String,
     #[serde(with = "time::rfc3339")]
     pub created_at: Timestamp,
@@ -32,10 +35,12 @@ pub struct OutboxRow {
 }
 
 impl OutboxRow {
-    pub fn of(event: &OutboxEvent) -> Result<Self, StoreError> {
+    pub fn of(delivery: &Delivery) -> Result<Self, StoreError> {
+        let event = &delivery.event;
         Ok(Self {
             event_id: event.event_id,
-            body: serde_json::to_string(event).map_err(|e| StoreError::Failed(e.into()))?,
+            consumer: delivery.consumer,
+            body: serde_json::to_string(delivery).map_err(|e| StoreError::Failed(e.into()))?,
             created_at: event.created_at,
             due: None,
             attempts: 0,
@@ -57,11 +62,12 @@ pub struct DuePage<T> {
 }
 
 impl Store {
-    pub(crate) fn outbox_put(&self, event: &OutboxEvent) -> Result<TransactWriteItem, StoreError> {
-        let row = OutboxRow::of(event)?;
+    pub(crate) fn outbox_put(&self, delivery: &Delivery) -> Result<TransactWriteItem, StoreError> {
+        let row = OutboxRow::of(delivery)?;
+        let event = &delivery.event;
         self.put(
             keys::outbox_pk(event.event_id),
-            keys::OUTBOX_SK.to_owned(),
+            keys::outbox_sk(delivery.consumer),
             IndexKeys {
                 duepk: Some(keys::Due::Outbox.pk(event.event_id)),
                 duesk: Some(keys::due_at(event.created_at, event.event_id)),
@@ -72,16 +78,22 @@ impl Store {
         )
     }
 
-    /// `notify` has applied the event: it leaves the due index, and the table forgets it
-    /// after [`APPLIED_TTL_DAYS`]. Harmless when repeated.
-    pub async fn acknowledge(&self, id: EventId, now: Timestamp) -> Result<(), StoreError> {
+    /// `consumer` has applied the event: its item leaves the due index, and the table
+    /// forgets it after [`APPLIED_TTL_DAYS`]. Harmless when repeated; other consumers' items
+    /// of the event stay as they are.
+    pub async fn acknowledge(
+        &self,
+        id: EventId,
+        consumer: Consumer,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
         let forget_at = (now + chrono::Duration::days(APPLIED_TTL_DAYS)).timestamp();
         let result = self
             .client
             .update_item()
             .table_name(self.table())
             .key(keys::PK, AttributeValue::S(keys::outbox_pk(id)))
-            .key(keys::SK, AttributeValue::S(keys::OUTBOX_SK.to_owned()))
+            .key(keys::SK, AttributeValue::S(keys::outbox_sk(consumer)))
             .update_expression(
                 "REMOVE DUEPK, DUESK SET applied_at = if_not_exists(applied_at, :now), \
                  expires_ttl = :ttl",
@@ -203,7 +215,7 @@ impl Store {
                 .update_item()
                 .table_name(self.table())
                 .key(keys::PK, AttributeValue::S(keys::outbox_pk(row.event_id)))
-                .key(keys::SK, AttributeValue::S(keys::OUTBOX_SK.to_owned()))
+                .key(keys::SK, AttributeValue::S(keys::outbox_sk(row.consumer)))
                 .update_expression(&update)
                 .condition_expression("DUESK = :seen")
                 .expression_attribute_names("#claim", "claim")

@@ -63,7 +63,10 @@ fn stuck_outbox(t: &Table, settings: &Settings, out: &mut Vec<Violation>) {
         if o.index.duepk.as_deref() == Some(keys::PARKED_OUTBOX) {
             out.push(Violation::new(
                 Check::ParkedOutbox,
-                [("event", row.event_id.to_string())],
+                [
+                    ("event", row.event_id.to_string()),
+                    ("consumer", row.consumer.to_string()),
+                ],
                 format!("parked after {} sends, never applied", row.attempts),
             ));
             continue;
@@ -81,7 +84,10 @@ fn stuck_outbox(t: &Table, settings: &Settings, out: &mut Vec<Violation>) {
         if due + settings.redrive_window < settings.now {
             out.push(Violation::new(
                 Check::StuckOutbox,
-                [("event", row.event_id.to_string())],
+                [
+                    ("event", row.event_id.to_string()),
+                    ("consumer", row.consumer.to_string()),
+                ],
                 format!("undispatched, due since {}", time::format(due)),
             ));
         }

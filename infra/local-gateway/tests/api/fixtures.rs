@@ -13,7 +13,9 @@ use aws_smithy_runtime_api::http::{Response, StatusCode};
 use aws_smithy_types::body::SdkBody;
 use futures::future::join_all;
 use serde_json::{Value, json};
+use shared::domain::Consumer;
 use shared::metrics::{Emf, Process};
+use shared::store::keys;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -355,12 +357,17 @@ pub fn sqs_event(bodies: &[String]) -> aws_lambda_events::event::sqs::SqsEvent {
     event
 }
 
-/// Every outbox event body in the table: what the sweeper sends, and `notify` reads.
+/// Every outbox item of `notify` in the table as the message its rule (or the sweeper)
+/// puts on its queue: the item's body as `detail` in the bus's envelope.
 pub async fn outbox_bodies(app: &TestApp) -> Vec<String> {
-    app.items_with_sk("OUTBOX")
+    app.items_with_sk(&keys::outbox_sk(Consumer::Notify))
         .await
         .iter()
-        .map(|i| s(i, "body"))
+        .map(|i| {
+            let detail = serde_json::from_str(&s(i, "body")).expect("a delivery");
+            serde_json::to_string(&shared::bus::envelope(detail, shared::time::now()))
+                .expect("an envelope")
+        })
         .collect()
 }
 

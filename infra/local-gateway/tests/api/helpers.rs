@@ -5,6 +5,8 @@ use local_gateway::stack::Queues;
 use local_gateway::{LocalStack, Options};
 use serde_json::{Value, json};
 use shared::config::Config;
+use shared::domain::Consumer;
+use shared::store::keys;
 use std::collections::HashMap;
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -24,7 +26,8 @@ pub struct TestApp {
     /// `Options::pipe` runs it.
     pub pipe: local_gateway::pipe::Pipe,
     /// Serves until the test ends.
-    _stack: LocalStack,
+    /// The stack itself, for what the fields above do not show (its queues, its config).
+    pub stack: LocalStack,
 }
 
 #[derive(Debug, Clone)]
@@ -129,7 +132,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Options)) -> TestApp {
     let config = Config {
         table_name: table.clone(),
         cursor_secret: "test-cursor-secret".into(),
-        queue_url: None,
+        queue_urls: Default::default(),
         redrive_delay: Config::DEFAULT_REDRIVE_DELAY,
         release_window: chrono::Duration::days(Config::DEFAULT_RELEASE_WINDOW_DAYS),
     };
@@ -158,10 +161,10 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Options)) -> TestApp {
         table: stack.config.table_name.clone(),
         auth: stack.auth.clone(),
         sqs: stack.clients.sqs.clone(),
-        queues: stack.queues.clone(),
+        queues: stack.queues[&Consumer::Notify].clone(),
         app: stack.app.clone(),
         pipe: stack.pipe.clone(),
-        _stack: stack,
+        stack,
     }
 }
 
@@ -433,7 +436,7 @@ impl TestApp {
         self.items()
             .await
             .into_iter()
-            .filter(|i| s(i, "SK") == "OUTBOX" && i.contains_key("DUEPK"))
+            .filter(|i| s(i, "SK").starts_with(keys::OUTBOX_SK_PREFIX) && i.contains_key("DUEPK"))
             .collect()
     }
 

@@ -1,5 +1,6 @@
-use crate::helpers::{TestApp, spawn_app, str_of};
+use crate::helpers::{TestApp, s, spawn_app, str_of};
 use serde_json::{Value, json};
+use shared::store::keys;
 
 #[tokio::test]
 async fn create_job_answers_201_with_the_job_and_its_location() {
@@ -31,8 +32,13 @@ async fn create_job_answers_201_with_the_job_and_its_location() {
         fetched.get("applications").is_none(),
         "only the owner sees applications"
     );
-    // The job and its audit event, nothing else.
-    assert_eq!(app.items().await.len(), 2);
+    // The job, its audit event and its announcement to each consumer, nothing else.
+    let items = app.items().await;
+    assert_eq!(items.len(), 3, "{items:?}");
+    let posted = app.items_with_sk(keys::OUTBOX_SK_PREFIX).await;
+    let delivery: Value = serde_json::from_str(&s(&posted[0], "body")).unwrap();
+    assert_eq!(delivery["type"], "job_posted");
+    assert_eq!(delivery["job_id"], job["job_id"]);
 }
 
 #[tokio::test]

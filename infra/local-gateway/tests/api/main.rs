@@ -1,6 +1,7 @@
 //! Black-box tests of the HTTP API: through the local gateway, against DynamoDB Local.
 
 mod applications;
+mod bus;
 mod conflicts;
 mod contract;
 mod contracts;

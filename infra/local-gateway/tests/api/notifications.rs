@@ -121,13 +121,13 @@ async fn hire_while_the_pipe_is_stopped(sqs_endpoint: String) {
 
     assert!(app.inbox("f0").await.is_empty(), "nothing delivered yet");
     assert_eq!(app.queue_depth(&app.queues.url).await, 0);
-    // Three application_received, hired, job closed: all still due.
-    assert_eq!(app.undispatched().await.len(), 5);
+    // The job posted, three application_received, hired, job closed: all still due.
+    assert_eq!(app.undispatched().await.len(), 6);
 
     // Not yet due: the sweeper leaves them to the pipe for a redrive delay.
     assert_eq!(sweep_later(&app, Duration::ZERO).await.redriven, 0);
     let report = sweep_later(&app, Duration::from_secs(120)).await;
-    assert_eq!(report.redriven, 5);
+    assert_eq!(report.redriven, 6);
     app.notify_queue().await;
     assert!(
         app.undispatched().await.is_empty(),
@@ -156,7 +156,7 @@ async fn redelivered_messages_and_replayed_batches_notify_once() {
         .await
         .expect(200);
     let bodies = outbox_bodies(&app).await;
-    assert_eq!(bodies.len(), 5);
+    assert_eq!(bodies.len(), 6, "posted, three applications, hired, closed");
 
     // The same message twice in one batch, then the whole batch again after a "crash"
     // that applied only its first half.
@@ -257,7 +257,7 @@ async fn two_sweeps_at_once_deliver_every_event_once() {
             .expect(200);
     }
     let due = app.undispatched().await.len();
-    assert_eq!(due, 4 * 5);
+    assert_eq!(due, 4 * 6);
 
     let (a, b) = tokio::join!(
         sweep_later(&app, Duration::from_secs(120)),
@@ -411,18 +411,19 @@ async fn concurrent_deliveries_to_one_inbox_take_gapless_positions() {
 async fn the_local_pollers_work_a_backlog_several_batches_at_once_and_deliver_each_event_once() {
     use local_gateway::worker::{QueueConsumer, Scaling, spawn_pollers};
     let app = spawn_app().await;
-    // Nothing consumes the queue yet: 120 application_received events wait in it, put
-    // there as the sweeper sends them (the pipe is not what this test is about).
+    // Nothing consumes the queue yet: the job posted and 120 application_received events
+    // wait in it, put there as the sweeper sends them (the pipe is not what this test is
+    // about).
     job_with_application_ids(&app, 1, &freelancers("f", 120)).await;
     let rows: Vec<shared::store::OutboxRow> = app
-        .items_with_sk("OUTBOX")
+        .items_with_sk(shared::store::keys::OUTBOX_SK_PREFIX)
         .await
         .into_iter()
         .map(|item| serde_dynamo::from_item(item).expect("an outbox row"))
         .collect();
     let deadline = shared::deadline::Deadline::after(Duration::from_secs(10));
-    assert_eq!(app.app.publisher.send(&rows, deadline).await.len(), 120);
-    assert_eq!(app.queue_depth(&app.queues.url).await, 120);
+    assert_eq!(app.app.publisher.send(&rows, deadline).await.len(), 121);
+    assert_eq!(app.queue_depth(&app.queues.url).await, 121);
 
     let (pollers, stats) = spawn_pollers(
         QueueConsumer {

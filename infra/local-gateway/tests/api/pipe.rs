@@ -1,27 +1,22 @@
-//! The table's stream → the local EventBridge Pipe → the events queue → `notify`.
-//!
-//! Handlers may still publish the same events themselves, so messages are told apart by
-//! origin: what the pipe sends is a stream record (it has a `dynamodb` key), what a handler
-//! or the sweeper sends is the event alone.
+//! The table's stream → the local EventBridge Pipe → the bus and its rules → notify's queue
+//! → `notify`. Nothing else sends to the queue here (no sweeper runs), so every message on
+//! it came through the pipe and the bus.
 
 use crate::fixtures::{job_with_application, job_with_application_ids, sqs_event};
 use crate::helpers::{Item, TestApp, dynamodb_endpoint, s, spawn_app_with, sqs_endpoint, str_of};
 use aws_sdk_dynamodb::types::AttributeValue;
 use local_gateway::template::Template;
 use serde_json::{Value, json};
-use shared::domain::OutboxEvent;
+use shared::domain::{Consumer, Delivery, OutboxEvent};
 use shared::handlers::notify::event_of;
+use shared::store::keys;
 use std::time::{Duration, Instant};
 
 async fn spawn_with_stream() -> TestApp {
     spawn_app_with(|o| o.stream = true).await
 }
 
-fn from_stream(body: &str) -> bool {
-    serde_json::from_str::<Value>(body).is_ok_and(|v| v.get("dynamodb").is_some())
-}
-
-/// Every message on the events queue, taken off it (received and deleted).
+/// Every message on notify's queue, taken off it (received and deleted).
 async fn take_all(app: &TestApp) -> Vec<String> {
     let mut bodies = Vec::new();
     loop {
@@ -57,21 +52,22 @@ async fn take_piped(app: &TestApp) -> Vec<OutboxEvent> {
     let mut events: Vec<OutboxEvent> = take_all(app)
         .await
         .iter()
-        .filter(|b| from_stream(b))
-        .map(|b| event_of(b).expect("a stream record notify reads"))
+        .map(|b| event_of(b).expect("a bus event notify reads"))
         .collect();
     events.sort_by_key(|e| e.event_id);
     events
 }
 
-/// Every outbox event in the table, oldest id first.
+/// Every event announced to notify in the table, oldest id first.
 async fn outbox(app: &TestApp) -> Vec<OutboxEvent> {
     let mut events: Vec<OutboxEvent> = app
-        .items()
+        .items_with_sk(&keys::outbox_sk(Consumer::Notify))
         .await
         .iter()
-        .filter(|i| s(i, "PK").starts_with("OUTBOX#"))
-        .map(|i| event_of(&s(i, "body")).expect("an outbox body"))
+        .map(|i| {
+            let delivery: Delivery = serde_json::from_str(&s(i, "body")).expect("a delivery");
+            delivery.event
+        })
         .collect();
     events.sort_by_key(|e| e.event_id);
     events
@@ -84,7 +80,7 @@ fn types(inbox: &[Item]) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn a_hires_events_reach_the_queue_as_stream_records_and_notify_applies_them_once() {
+async fn a_hires_events_reach_the_queue_through_the_bus_and_notify_applies_them_once() {
     let app = spawn_with_stream().await;
     let (job_id, ids) = job_with_application_ids(&app, 1, &["bob", "carol"]).await;
     app.hire("alice", &job_id, &ids[0]).await.expect(200);
@@ -97,14 +93,19 @@ async fn a_hires_events_reach_the_queue_as_stream_records_and_notify_applies_the
 
     let sent = app.pipe.pipe_once().await.expect("the pipe forwards");
     assert_eq!(sent, written.len());
-    let bodies: Vec<String> = take_all(&app)
-        .await
-        .into_iter()
-        .filter(|b| from_stream(b))
-        .collect();
+    let bodies: Vec<String> = take_all(&app).await;
+    for body in &bodies {
+        let message: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(
+            (&message["source"], &message["detail-type"]),
+            (&json!("marketplace"), &json!("outbox-event")),
+            "the envelope the bus's rule delivers: {message}"
+        );
+        assert!(message["id"].is_string() && message["time"].is_string());
+    }
     let mut piped: Vec<OutboxEvent> = bodies
         .iter()
-        .map(|b| event_of(b).expect("a stream record notify reads"))
+        .map(|b| event_of(b).expect("a bus event notify reads"))
         .collect();
     piped.sort_by_key(|e| e.event_id);
     assert_eq!(piped, written);
@@ -131,7 +132,7 @@ fn fresh_pipe(app: &TestApp) -> local_gateway::pipe::Pipe {
         aws_sdk_dynamodbstreams::Client::new(&shared::app::local_sdk_config(&dynamodb_endpoint())),
         app.sqs.clone(),
         &app.table,
-        &app.queues.url,
+        [(app.queues.id.clone(), app.queues.url.clone())].into(),
         local_gateway::pipe::PipeSettings::from_template(&Template::load_default().unwrap())
             .unwrap(),
     )
@@ -140,10 +141,10 @@ fn fresh_pipe(app: &TestApp) -> local_gateway::pipe::Pipe {
 #[tokio::test]
 async fn records_that_are_not_outbox_inserts_are_not_forwarded() {
     let app = spawn_with_stream().await;
-    // A job, an application, its guard, audit records and one outbox event; the handler
-    // marking it dispatched is an outbox MODIFY.
+    // A job, an application, its guard, audit records and two outbox events (posted,
+    // received); notify acknowledging them is an outbox MODIFY each.
     let (job_id, application_id) = job_with_application(&app).await;
-    assert_eq!(app.pipe_and_drain().await, 1);
+    assert_eq!(app.pipe_and_drain().await, 2);
 
     // More of everything but outbox inserts: a notification written and then read, a
     // withdrawal, an outbox item changed and removed.
@@ -164,18 +165,21 @@ async fn records_that_are_not_outbox_inserts_are_not_forwarded() {
     )
     .await
     .expect(200);
-    let [event] = &outbox(&app).await[..] else {
-        panic!("one outbox event")
+    let [_, event] = &outbox(&app).await[..] else {
+        panic!("two outbox events")
     };
     let key = |pk: String| {
         [
             ("PK".to_owned(), AttributeValue::S(pk)),
-            ("SK".to_owned(), AttributeValue::S("OUTBOX".into())),
+            (
+                "SK".to_owned(),
+                AttributeValue::S(keys::outbox_sk(Consumer::Notify)),
+            ),
         ]
         .into_iter()
         .collect::<std::collections::HashMap<_, _>>()
     };
-    let pk = shared::store::keys::outbox_pk(event.event_id);
+    let pk = keys::outbox_pk(event.event_id);
     app.dynamo
         .update_item()
         .table_name(&app.table)
@@ -196,11 +200,12 @@ async fn records_that_are_not_outbox_inserts_are_not_forwarded() {
 
     assert_eq!(app.pipe.pipe_once().await.expect("the pipe forwards"), 0);
     assert_eq!(take_piped(&app).await, []);
-    // A pipe reading the whole stream again sends the one insert and nothing else.
-    assert_eq!(fresh_pipe(&app).pipe_once().await.expect("forwards"), 1);
+    // A pipe reading the whole stream again sends the inserts and nothing else: the job's
+    // announcement and the application's, whose item is gone since.
+    assert_eq!(fresh_pipe(&app).pipe_once().await.expect("forwards"), 2);
     let piped = take_piped(&app).await;
-    assert_eq!(piped.len(), 1);
-    assert_eq!(&piped[0], event);
+    assert_eq!(piped.len(), 2);
+    assert_eq!(&piped[1], event);
     // A removed outbox item is not a state the API writes.
     app.delete_table().await;
 }
@@ -209,7 +214,7 @@ async fn records_that_are_not_outbox_inserts_are_not_forwarded() {
 async fn the_pipe_resumes_where_it_stopped_sending_nothing_twice_and_skipping_nothing() {
     let app = spawn_with_stream().await;
     let job_id = str_of(&app.create_job("alice", json!({})).await, "job_id");
-    assert_eq!(app.pipe.pipe_once().await.unwrap(), 0);
+    assert_eq!(app.pipe.pipe_once().await.unwrap(), 1);
     let bob = str_of(&app.apply(&job_id, "bob", 1_000).await, "application_id");
     assert_eq!(app.pipe.pipe_once().await.unwrap(), 1);
     app.apply(&job_id, "carol", 1_100).await;
@@ -229,7 +234,7 @@ async fn the_pipe_resumes_where_it_stopped_sending_nothing_twice_and_skipping_no
 
     let piped = take_piped(&app).await;
     assert_eq!(piped, outbox(&app).await);
-    assert_eq!(piped.len(), 5);
+    assert_eq!(piped.len(), 6);
 }
 
 #[tokio::test]
@@ -298,7 +303,7 @@ async fn table_kept_from_an_older_template(older: &str) {
         Some("NEW_AND_OLD_IMAGES")
     );
     job_with_application(&app).await;
-    assert_eq!(app.pipe_and_drain().await, 1);
+    assert_eq!(app.pipe_and_drain().await, 2);
     assert_eq!(types(&app.inbox("alice").await), ["application_received"]);
 }
 

@@ -5,7 +5,7 @@
 use crate::fixtures::{Fault, app_with_faults, counted};
 use crate::helpers::{Item, TestApp, n, s, spawn_app};
 use aws_sdk_dynamodb::types::AttributeValue;
-use shared::domain::EventId;
+use shared::domain::{Consumer, EventId};
 use shared::handlers::sweep::REDRIVES_BEFORE_PARKING;
 use shared::store::keys;
 use shared::time::{self, Timestamp};
@@ -16,8 +16,9 @@ async fn poison_event(app: &TestApp, at: Timestamp) -> EventId {
     let id = EventId::at(at);
     let item = [
         ("PK", keys::outbox_pk(id)),
-        ("SK", keys::OUTBOX_SK.to_owned()),
+        ("SK", keys::outbox_sk(Consumer::Notify)),
         ("event_id", id.to_string()),
+        ("consumer", Consumer::Notify.to_string()),
         ("body", "not an event".to_owned()),
         ("created_at", time::format(at)),
         ("DUEPK", keys::Due::Outbox.pk(id)),
@@ -38,7 +39,7 @@ async fn poison_event(app: &TestApp, at: Timestamp) -> EventId {
 }
 
 async fn outbox_item(app: &TestApp, id: EventId) -> Item {
-    app.item(&keys::outbox_pk(id), keys::OUTBOX_SK)
+    app.item(&keys::outbox_pk(id), &keys::outbox_sk(Consumer::Notify))
         .await
         .expect("the outbox item")
 }

@@ -5,6 +5,7 @@ use crate::fixtures::{check_http, check_notify_sample_applied, job_with_applicat
 use crate::helpers::{dynamodb_endpoint, spawn_app, sqs_endpoint};
 use local_gateway::runtime_api::{Emulator, Setting};
 use serde_json::{Value, json};
+use shared::domain::Consumer;
 use std::time::Duration;
 
 fn binary(name: &str) -> std::path::PathBuf {
@@ -39,7 +40,7 @@ async fn invoke_with(function: &str, event: String, table: &str, queue_url: &str
     let setting = Setting {
         function: function.to_owned(),
         table: table.to_owned(),
-        queue_url: queue_url.to_owned(),
+        queue_urls: [(Consumer::Notify, queue_url.to_owned())].into(),
         dynamodb_endpoint: dynamodb_endpoint(),
         sqs_endpoint: sqs_endpoint(),
         extra: vec![

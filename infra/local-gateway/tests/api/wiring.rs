@@ -392,8 +392,23 @@ fn the_alarms_watch_the_api_the_functions_the_queues_the_pipe_and_the_sweep() {
     assert!(any(
         "AWS/SQS",
         "ApproximateAgeOfOldestMessage",
-        "EventsQueue"
+        "NotifyQueue"
     ));
+    // A rule on a custom bus is named by the second half of its Ref (`bus|rule`).
+    let rule_alarmed = |rule: &str| {
+        alarms.iter().any(|a| {
+            a.metrics.iter().any(|(ns, name, dims, _)| {
+                Alarm::namespace_is(ns, "AWS/Events")
+                    && *name == "FailedInvocations"
+                    && serde_norway::to_string(dims)
+                        .unwrap()
+                        .contains(&format!("Ref {rule}"))
+            })
+        })
+    };
+    for (rule, _) in template.resources_of_type("AWS::Events::Rule") {
+        assert!(rule_alarmed(rule), "no alarm on {rule}'s failed deliveries");
+    }
 
     // Every queue that is no one's source of retries is a dead-letter queue: each alarms.
     let queues = template.resources_of_type("AWS::SQS::Queue");

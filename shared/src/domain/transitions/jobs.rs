@@ -54,7 +54,14 @@ impl Transition for CreateJob {
                 &job.owner_id,
                 job.created_at,
                 [Step::job(job.job_id, "created", None, job.status)],
-            )))
+            ))
+            .announce([OutboxEvent::new(
+                EventKind::JobPosted {
+                    job_id: job.job_id,
+                    owner_id: job.owner_id.clone(),
+                },
+                job.created_at,
+            )]))
     }
 
     /// Only an id that collided can fail: take a fresh one.
@@ -183,7 +190,7 @@ mod tests {
     use crate::domain::transitions::fixtures::*;
 
     #[test]
-    fn a_new_job_is_written_only_if_its_id_is_new_and_its_trail_starts_open() {
+    fn a_new_job_is_written_only_if_its_id_is_new_its_trail_starts_open_and_it_is_announced() {
         let job = job(1);
         let change = change(&CreateJob { job: job.clone() }, t0());
         assert_eq!(change.writes, [Write::new(Item::Job(job.clone()))]);
@@ -196,7 +203,8 @@ mod tests {
                 "open".into()
             )]
         );
-        assert!(change.announce.is_empty());
+        assert_eq!(announced(&change), ["job_posted"]);
+        assert_eq!(change.announce[0].created_at, job.created_at);
         assert_eq!(change.answer, job);
     }
 

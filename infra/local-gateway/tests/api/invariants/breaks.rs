@@ -4,7 +4,7 @@
 use super::{Fixture, keys_of_contract, number, text};
 use crate::helpers::s;
 use ::audit::Check::*;
-use shared::domain::{ContractId, EventId, JobId};
+use shared::domain::{Consumer, ContractId, EventId, JobId};
 use shared::store::keys::{self, Due};
 use shared::time;
 
@@ -157,18 +157,30 @@ async fn every_break_of_delivery_is_caught_with_its_ids() {
     )
     .await;
 
-    let outbox = f.app.items_with_sk(keys::OUTBOX_SK).await;
+    let outbox = f
+        .app
+        .items_with_sk(&keys::outbox_sk(Consumer::Notify))
+        .await;
     let sent = outbox.first().expect("an outbox event");
     let id = EventId::parse(&s(sent, "event_id")).unwrap();
     f.set(
         &keys::outbox_pk(id),
-        keys::OUTBOX_SK,
+        &keys::outbox_sk(Consumer::Notify),
         &[
             ("DUEPK", text(Due::Outbox.pk(id))),
             ("DUESK", text(keys::due_at(an_hour_ago(), id))),
         ],
     )
     .await;
+    // Due per consumer: the violation names whose item it is.
+    let report = f.audit().await;
+    assert!(
+        report
+            .violations
+            .iter()
+            .all(|v| v.involves("consumer", "notify")),
+        "{report}"
+    );
     f.caught(
         "an event due for an hour",
         &[(StuckOutbox, "event", &id.to_string())],
@@ -177,7 +189,7 @@ async fn every_break_of_delivery_is_caught_with_its_ids() {
 
     f.set(
         &keys::outbox_pk(id),
-        keys::OUTBOX_SK,
+        &keys::outbox_sk(Consumer::Notify),
         &[
             ("DUEPK", text(keys::PARKED_OUTBOX.to_owned())),
             ("DUESK", text(keys::due_at(time::now(), id))),
