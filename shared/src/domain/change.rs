@@ -82,10 +82,6 @@ pub enum Cond {
     /// The item last changed before this instant (`updated_at < at`): no change stamped
     /// later committed first, so stamps follow commit order.
     LastChangedBefore(Timestamp),
-    /// A job's latest application was stamped before this instant, or it has none.
-    LastApplicationBefore(Timestamp),
-    /// A job's latest application was stamped at this instant or later.
-    LastApplicationFrom(Timestamp),
     /// A notification not yet marked read.
     Unread,
     /// An inbox whose last position is still this one.

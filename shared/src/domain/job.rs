@@ -54,25 +54,9 @@ pub struct Job {
     pub created_at: Timestamp,
     #[serde(with = "time::rfc3339")]
     pub updated_at: Timestamp,
-    /// When the latest application to it was made: a cancel, a hire or an expiry is
-    /// stamped after it, so the job's trail lists every application before the change
-    /// that ended them.
-    #[serde(
-        with = "time::rfc3339_opt",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub last_application_at: Option<Timestamp>,
 }
 
 impl Job {
-    /// The last instant anything in the job's trail was stamped: what a change of the job's
-    /// state is stamped after.
-    pub fn trail_clock(&self) -> Timestamp {
-        self.last_application_at
-            .map_or(self.updated_at, |at| at.max(self.updated_at))
-    }
-
     /// An open job whose deadline has passed is expired, whether or not the sweeper has
     /// written it yet.
     pub fn status_at(&self, now: Timestamp) -> JobStatus {
@@ -296,7 +280,6 @@ impl NewJob {
             version: 1,
             created_at: now,
             updated_at: now,
-            last_application_at: None,
         }
     }
 }

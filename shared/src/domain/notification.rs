@@ -1,4 +1,4 @@
-use super::{ApplicationId, ContractId, ContractStatus, EventId, JobId, UserId};
+use super::{ApplicationId, ContractId, ContractStatus, EventId, Job, JobId, JobStatus, UserId};
 use crate::time::{self, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -237,6 +237,32 @@ impl OutboxEvent {
         })
     }
 
+    /// The closing that rejects the application this event announced, when its job is no
+    /// longer open at `now`. Applying does not condition on the job, so an application read
+    /// open can commit after its job left `open`, even after the close's fan-out ran; it is
+    /// rejected when its arrival is applied, as the fan-out would have. The applicant's
+    /// notification takes this event's id (the close's fan-out uses the close's): only one
+    /// of the two rejections can commit, since each needs the application pending.
+    pub fn late_closing(&self, job: &Job, now: Timestamp) -> Option<OutboxEvent> {
+        let EventKind::ApplicationReceived { job_id, .. } = &self.kind else {
+            return None;
+        };
+        let reason = match job.status_at(now) {
+            JobStatus::Open => return None,
+            JobStatus::Filled => CloseReason::Filled,
+            JobStatus::Cancelled => CloseReason::Cancelled,
+            JobStatus::Expired => CloseReason::Expired,
+        };
+        Some(OutboxEvent {
+            event_id: self.event_id,
+            created_at: self.created_at,
+            kind: EventKind::JobClosed {
+                job_id: *job_id,
+                reason,
+            },
+        })
+    }
+
     pub fn type_name(&self) -> &'static str {
         match self.kind {
             EventKind::JobPosted { .. } => "job_posted",
@@ -267,6 +293,44 @@ mod tests {
         let back: OutboxEvent = serde_json::from_str(&json).unwrap();
         assert_eq!(back.event_id, event.event_id);
         assert_eq!(back.kind, event.kind);
+    }
+
+    #[test]
+    fn an_application_received_after_its_job_left_open_is_closed_as_the_job_was() {
+        let mut job = crate::domain::transitions::fixtures::job(1);
+        let received = OutboxEvent::new(
+            EventKind::ApplicationReceived {
+                job_id: job.job_id,
+                application_id: ApplicationId::generate(),
+                owner_id: job.owner_id.clone(),
+            },
+            job.created_at,
+        );
+        let before = job.expires_at - chrono::Duration::milliseconds(1);
+        assert_eq!(received.late_closing(&job, before), None, "still open");
+        let closed = received.late_closing(&job, job.expires_at).unwrap();
+        assert_eq!(
+            closed.closed_job(),
+            Some((job.job_id, CloseReason::Expired))
+        );
+        assert_eq!(closed.event_id, received.event_id);
+        for (status, reason) in [
+            (JobStatus::Filled, CloseReason::Filled),
+            (JobStatus::Cancelled, CloseReason::Cancelled),
+        ] {
+            job.status = status;
+            let closed = received.late_closing(&job, before).unwrap();
+            assert_eq!(closed.closed_job(), Some((job.job_id, reason)));
+        }
+        // Only an application's arrival is ever late.
+        let hired = OutboxEvent::new(
+            EventKind::JobExpired {
+                job_id: job.job_id,
+                owner_id: job.owner_id.clone(),
+            },
+            job.created_at,
+        );
+        assert_eq!(hired.late_closing(&job, before), None);
     }
 
     #[test]

@@ -26,12 +26,13 @@ pub fn event_of(message: &str) -> Result<OutboxEvent, NotifyError> {
 }
 
 /// What is left of an event once its direct notifications are delivered: the fan-out of a
-/// closed job, then the acknowledgement, last, so that a failure anywhere before leaves the
-/// event due and the sweeper sends it again.
+/// closed job, or the rejection of an application that arrived after its job closed; then
+/// the acknowledgement, last, so that a failure anywhere before leaves the event due and
+/// the sweeper sends it again.
 async fn finish(app: &App, event: &OutboxEvent) -> Result<usize, NotifyError> {
     let rejected = match event.closed_job() {
         Some((job_id, _)) => app.store.reject_pending(job_id, event).await?,
-        None => 0,
+        None => app.store.reject_if_late(event, crate::time::now()).await?,
     };
     app.store
         .acknowledge(event.event_id, Consumer::Notify, crate::time::now())

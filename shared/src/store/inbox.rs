@@ -1,12 +1,14 @@
-//! The inbox: notifications delivered exactly once per event and recipient, and the
-//! fan-out that rejects a closed job's pending applications.
+//! The inbox: notifications delivered exactly once per event and recipient, the fan-out
+//! that rejects a closed job's pending applications, and the rejection of one that arrived
+//! after its job closed.
 
 use super::keys;
 use super::ops::s;
 use super::{Page, PageKey, Store, StoreError};
 use crate::domain::transitions::{Deliver, Reject};
 use crate::domain::{
-    Application, ApplicationStatus, EventId, InboxHead, JobId, Notification, OutboxEvent, UserId,
+    Application, ApplicationStatus, EventId, EventKind, InboxHead, JobId, Notification,
+    OutboxEvent, UserId,
 };
 use futures::StreamExt;
 
@@ -66,6 +68,35 @@ impl Store {
             if start.is_none() {
                 return Ok(rejected);
             }
+        }
+    }
+
+    /// Rejects the application `received` announced if its job is no longer open: it
+    /// committed after the job left `open`, perhaps after the close's fan-out ran. One
+    /// strongly consistent read of the job and the application; 1 if it rejected it now.
+    pub async fn reject_if_late(
+        &self,
+        received: &OutboxEvent,
+        now: crate::time::Timestamp,
+    ) -> Result<usize, StoreError> {
+        let EventKind::ApplicationReceived {
+            job_id,
+            application_id,
+            ..
+        } = &received.kind
+        else {
+            return Ok(0);
+        };
+        let (Some(job), Some(application)) =
+            self.job_and_application(*job_id, *application_id).await?
+        else {
+            return Ok(0);
+        };
+        match received.late_closing(&job, now) {
+            Some(closed) if application.status == ApplicationStatus::Pending => {
+                Ok(usize::from(self.reject_one(application, &closed).await?))
+            }
+            _ => Ok(0),
         }
     }
 

@@ -133,15 +133,6 @@ fn condition(when: &[Cond]) -> (String, HashMap<String, String>, Image) {
                     values.insert(value.clone(), AttributeValue::N(n.to_string()));
                     format!("#delivered = {value}")
                 }
-                Cond::LastApplicationBefore(at) | Cond::LastApplicationFrom(at) => {
-                    names.insert("#applied".to_owned(), "last_application_at".to_owned());
-                    values.insert(value.clone(), s(time::format(*at)));
-                    if matches!(cond, Cond::LastApplicationBefore(..)) {
-                        format!("(attribute_not_exists(#applied) OR #applied < {value})")
-                    } else {
-                        format!("#applied >= {value}")
-                    }
-                }
                 Cond::AbsentOrExpired(at) => {
                     names.insert("#expires".to_owned(), "expires_at".to_owned());
                     values.insert(value.clone(), s(time::format(*at)));

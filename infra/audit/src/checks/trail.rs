@@ -140,8 +140,10 @@ fn entities(
     }
 }
 
-/// The job's trail replayed in order: applications arrive and are hired only while the job
-/// is open, and the job is filled by the hire that takes the last opening, no sooner.
+/// The job's trail replayed in order: applications are hired only while the job is open,
+/// and the job is filled by the hire that takes the last opening, no sooner. An application
+/// may arrive after the job left `open` (applying reads the job but does not condition on
+/// it): it is never hired, and `pending_after_close` sees that it does not stay pending.
 fn hiring(t: &Table, job_id: JobId, records: &[AuditRecord], out: &mut Vec<Violation>) {
     let Some(job) = t.jobs.get(&job_id).map(|j| &j.value) else {
         return;
@@ -166,12 +168,6 @@ fn hiring(t: &Table, job_id: JobId, records: &[AuditRecord], out: &mut Vec<Viola
                     ));
                 }
                 status = to.to_owned();
-            }
-            Entity::Application if r.from_status.is_none() && status != open => {
-                breaks.push(format!(
-                    "{}: applied while the job was {status}",
-                    r.event_id
-                ));
             }
             Entity::Application if to == ApplicationStatus::Hired.as_str() => {
                 if status != open {

@@ -12,6 +12,7 @@ mod hire;
 mod idempotency;
 mod invariants;
 mod jobs;
+mod late;
 mod metrics;
 mod notifications;
 mod outages;

@@ -6,13 +6,10 @@ use crate::fixtures::{
     funded_contract, hired_contract, job_with_application, job_with_application_ids,
 };
 use crate::helpers::{Reply, TestApp, spawn_app_with, str_of};
-use aws_sdk_dynamodb::types::AttributeValue;
 use futures::StreamExt;
 use local_gateway::round_trips::{Call, Counts, Recorder};
 use local_gateway::template::Template;
 use serde_json::{Value, json};
-use shared::domain::JobId;
-use shared::store::keys;
 use std::collections::BTreeSet;
 
 /// (endpoint as the template routes it, outcome, DynamoDB calls, SQS calls, round trips).
@@ -32,7 +29,6 @@ const TABLE: &[Row] = &[
     ("POST /jobs/{job_id}/cancel",                           "409 JOB_NOT_OPEN",                 1, 0, 1),
     ("POST /jobs/{job_id}/cancel",                           "404 JOB_NOT_FOUND",                1, 0, 1),
     ("POST /jobs/{job_id}/applications",                     "201",                              2, 0, 2),
-    ("POST /jobs/{job_id}/applications",                     "201 behind a later application",   2, 0, 2), // the job only checked
     ("POST /jobs/{job_id}/applications",                     "409 JOB_NOT_OPEN",                 1, 0, 1),
     ("POST /jobs/{job_id}/applications",                     "409 ALREADY_APPLIED",              2, 0, 2), // the guard's condition decides
     ("POST /jobs/{job_id}/applications",                     "404 JOB_NOT_FOUND",                1, 0, 1),
@@ -79,7 +75,6 @@ const KEYED: &[(&str, &str, usize, usize)] = &[
     ("POST /jobs/{job_id}/cancel",                           "409 JOB_NOT_OPEN",                2, 1),
     ("POST /jobs/{job_id}/cancel",                           "404 JOB_NOT_FOUND",               2, 1),
     ("POST /jobs/{job_id}/applications",                     "201",                             2, 1),
-    ("POST /jobs/{job_id}/applications",                     "201 behind a later application",  2, 1),
     ("POST /jobs/{job_id}/applications",                     "409 JOB_NOT_OPEN",                2, 1),
     ("POST /jobs/{job_id}/applications",                     "409 ALREADY_APPLIED",             3, 1),
     ("POST /jobs/{job_id}/applications",                     "404 JOB_NOT_FOUND",               2, 1),
@@ -166,26 +161,6 @@ async fn prepare(app: &TestApp, endpoint: &str, outcome: &str) -> Request {
         }
         ("POST /jobs/{job_id}/applications", "201") => {
             let (job, _) = job_with_application(app).await;
-            Post("carol", format!("/jobs/{job}/applications"), bid())
-        }
-        ("POST /jobs/{job_id}/applications", "201 behind a later application") => {
-            // Another application stamped later than this one's clock will read: the job's
-            // latest-application stamp is already past it, so the job is checked, not written.
-            let (job, _) = job_with_application(app).await;
-            let later = shared::time::now() + chrono::Duration::hours(1);
-            app.dynamo
-                .update_item()
-                .table_name(&app.table)
-                .key(
-                    keys::PK,
-                    AttributeValue::S(keys::job_pk(JobId::parse(&job).unwrap())),
-                )
-                .key(keys::SK, AttributeValue::S(keys::JOB_SK.into()))
-                .update_expression("SET last_application_at = :at")
-                .expression_attribute_values(":at", AttributeValue::S(shared::time::format(later)))
-                .send()
-                .await
-                .unwrap();
             Post("carol", format!("/jobs/{job}/applications"), bid())
         }
         ("POST /jobs/{job_id}/applications", "409 JOB_NOT_OPEN") => {

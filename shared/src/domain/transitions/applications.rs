@@ -2,8 +2,6 @@
 //! closes. (Hired is the hire's: see `hire.rs`.)
 
 use super::inbox::delivery;
-use super::jobs::adopt_job;
-use crate::domain::JobStatus;
 use crate::domain::audit::Step;
 use crate::domain::change::adopt;
 use crate::domain::{
@@ -54,30 +52,11 @@ fn leave_pending(
         ))
 }
 
-/// The job's part in an application stamped `stamp`: still open, in the state it was read
-/// in, and its latest-application stamp at `stamp` or later, so that a cancel, a hire or an
-/// expiry that commits after this application is stamped after it. The stamp is raised only
-/// when it is lower; when another application already raised it past ours, the job is only
-/// checked, and applications do not make each other retry.
-fn job_for_application(job: &Job, now: Timestamp, stamp: Timestamp) -> Write {
-    let open = [
-        Cond::Version(job.version),
-        Cond::Status(JobStatus::Open.as_str()),
-        Cond::Before("expires_at", now),
-    ];
-    if job.last_application_at.is_some_and(|at| at >= stamp) {
-        let when = [open.as_slice(), &[Cond::LastApplicationFrom(stamp)]].concat();
-        Write::checking(Item::Job(job.clone()), when)
-    } else {
-        let mut after = job.clone();
-        after.last_application_at = Some(stamp);
-        let when = [open.as_slice(), &[Cond::LastApplicationBefore(stamp)]].concat();
-        Write::replacing(Item::Job(after), when)
-    }
-}
-
-/// `POST /jobs/{id}/applications`: a pending application on an open job, at most one per
-/// freelancer however many requests race (the guard item).
+/// `POST /jobs/{id}/applications`: a pending application on a job open as read, at most one
+/// per freelancer however many requests race (the guard item). The job item is neither
+/// written nor checked, so applications to one job never conflict with each other; one that
+/// commits after its job left `open` is rejected, and its applicant told, off the request
+/// path (the close's fan-out, or [`OutboxEvent::late_closing`] when its arrival is applied).
 #[derive(Debug, Clone)]
 pub struct Apply {
     pub job: Job,
@@ -86,8 +65,8 @@ pub struct Apply {
 }
 
 impl Apply {
-    /// Write 0 is the job; write 1 the guard.
-    const GUARD: usize = 1;
+    /// Write 0 is the guard.
+    const GUARD: usize = 0;
 }
 
 impl Transition for Apply {
@@ -96,15 +75,14 @@ impl Transition for Apply {
     fn change(&self, now: Timestamp) -> Result<Change<Application>, Rejection> {
         let job = &self.job;
         job.check_may_apply(&self.freelancer, now)?;
-        // After the job's last change of state; its order among other applications does not
-        // matter, so racing applications need not wait for each other.
+        // After the job's last change of state as read; its order among other applications
+        // does not matter, so racing applications need not wait for each other.
         let stamp = stamp_after(now, job.updated_at);
         let application =
             self.bid
                 .clone()
                 .into_application(job.job_id, self.freelancer.clone(), stamp);
         Ok(Change::new(job.job_id, application.clone())
-            .write(job_for_application(job, now, stamp))
             .write(Write::new(Item::ApplicantGuard {
                 job_id: job.job_id,
                 freelancer_id: self.freelancer.clone(),
@@ -131,9 +109,8 @@ impl Transition for Apply {
             )]))
     }
 
-    fn rebase(&mut self, index: usize, current: Item) -> Result<(), Rejection> {
+    fn rebase(&mut self, index: usize, _current: Item) -> Result<(), Rejection> {
         match index {
-            0 => adopt_job(&mut self.job, current),
             Self::GUARD => Err(Rejection::AlreadyApplied),
             // A new application's id collided: the next change mints another.
             _ => Ok(()),
@@ -259,8 +236,7 @@ mod tests {
     }
 
     #[test]
-    fn applying_raises_the_jobs_application_stamp_on_its_state_and_writes_a_guard_and_the_application()
-     {
+    fn applying_writes_a_guard_and_the_application_and_never_the_job() {
         let job = job(1);
         let now = t0() + ms(5);
         assert_eq!(
@@ -268,35 +244,26 @@ mod tests {
             Rejection::CannotApplyToOwnJob
         );
         let change = change(&apply(&job, "bob"), now);
-        let (job_after, when) = job_write(&change, 0);
-        assert!(!change.writes[0].check_only);
-        assert_eq!(
-            (
-                job_after.version,
-                job_after.updated_at,
-                job_after.last_application_at
-            ),
-            (job.version, job.updated_at, Some(now))
-        );
-        assert_eq!(
-            when,
-            [
-                Cond::Version(job.version),
-                Cond::Status("open"),
-                Cond::Before("expires_at", now),
-                Cond::LastApplicationBefore(now)
-            ]
+        assert!(
+            change
+                .writes
+                .iter()
+                .all(|w| !matches!(w.item, Item::Job(_))),
+            "the job is neither written nor checked: {:?}",
+            change.writes
         );
         let app = &change.answer;
         assert_eq!(
-            change.writes[1],
-            Write::new(Item::ApplicantGuard {
-                job_id: job.job_id,
-                freelancer_id: user("bob"),
-                application_id: app.application_id
-            })
+            change.writes,
+            [
+                Write::new(Item::ApplicantGuard {
+                    job_id: job.job_id,
+                    freelancer_id: user("bob"),
+                    application_id: app.application_id
+                }),
+                Write::new(Item::Application(app.clone()))
+            ]
         );
-        assert_eq!(change.writes[2], Write::new(Item::Application(app.clone())));
         assert_eq!(
             (app.status, app.created_at, app.bid_cents.get()),
             (ApplicationStatus::Pending, now, 4_000)
@@ -314,43 +281,29 @@ mod tests {
     }
 
     #[test]
-    fn an_application_stamped_before_the_jobs_latest_only_checks_the_job() {
+    fn an_application_is_refused_on_the_job_as_read() {
         let mut job = job(1);
-        job.last_application_at = Some(t0() + ms(30));
-        let change = change(&apply(&job, "bob"), t0() + ms(10));
-        assert!(change.writes[0].check_only, "the job is not written");
-        assert_eq!(change.writes[0].item, Item::Job(job.clone()));
+        let late = job.expires_at;
         assert_eq!(
-            change.writes[0].when.last(),
-            Some(&Cond::LastApplicationFrom(t0() + ms(10)))
+            refused(&apply(&job, "bob"), late),
+            Rejection::JobNotOpen(JobStatus::Expired)
         );
-        // A cancel after it is stamped after the latest application, not only after now.
-        let cancel = super::super::CancelJob {
-            job: job.clone(),
-            caller: user("owner"),
-        };
-        assert_eq!(change_stamp(&cancel, t0() + ms(10)), t0() + ms(31));
-    }
-
-    fn change_stamp<T: Transition>(t: &T, now: crate::time::Timestamp) -> crate::time::Timestamp {
-        change(t, now).audit[0].at
+        job.status = JobStatus::Filled;
+        assert_eq!(
+            refused(&apply(&job, "bob"), t0()),
+            Rejection::JobNotOpen(JobStatus::Filled)
+        );
     }
 
     #[test]
-    fn a_taken_guard_is_already_applied_and_a_moved_job_is_applied_to_again() {
+    fn a_taken_guard_is_already_applied() {
         let job = job(1);
         let mut a = apply(&job, "bob");
-        let guard = change(&a, t0()).writes[1].item.clone();
+        let guard = change(&a, t0()).writes[Apply::GUARD].item.clone();
+        assert!(matches!(guard, Item::ApplicantGuard { .. }));
         assert_eq!(
             a.rebase(Apply::GUARD, guard),
             Err(Rejection::AlreadyApplied)
-        );
-        let mut cancelled = job.clone();
-        cancelled.status = JobStatus::Cancelled;
-        a.rebase(0, Item::Job(cancelled)).unwrap();
-        assert_eq!(
-            refused(&a, t0()),
-            Rejection::JobNotOpen(JobStatus::Cancelled)
         );
     }
 

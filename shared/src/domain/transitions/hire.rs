@@ -5,7 +5,7 @@ use super::jobs::{adopt_job, state_stamp, while_open};
 use crate::domain::audit::Step;
 use crate::domain::{
     Application, ApplicationStatus, AuditRecord, Change, CloseReason, Cond, Contract, EventKind,
-    Item, Job, JobStatus, OutboxEvent, Rejection, Transition, UserId, Write,
+    Item, Job, JobStatus, OutboxEvent, Rejection, Transition, UserId, Write, stamp_after,
 };
 use crate::time::Timestamp;
 use serde::Serialize;
@@ -38,7 +38,9 @@ impl Transition for Hire {
     fn change(&self, now: Timestamp) -> Result<Change<Hired>, Rejection> {
         let (job, application) = (&self.job, &self.application);
         job.check_owner_may_change(&self.caller, now)?;
-        let stamp = state_stamp(job, now);
+        // After the job's last change and after the application, which is stamped apart from
+        // the job, so the trail lists its arrival before its hire.
+        let stamp = state_stamp(job, now).max(stamp_after(now, application.updated_at));
         let mut job_after = job.clone();
         job_after.hired_count += 1;
         job_after.status = job.status_after_hire();

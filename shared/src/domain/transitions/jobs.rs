@@ -18,23 +18,22 @@ fn job_after(job: &Job, status: JobStatus, stamp: Timestamp) -> Job {
 }
 
 /// What a change of an open job's state (a hire, a cancel) needs: its state is as read
-/// (`version`), it is still open at `now`, and nothing stamped at `stamp` or later (a change
-/// of its state, an application) committed first. Such a change moves `updated_at` to its
-/// stamp, taken after the job's trail clock, so the trail lists in the order its changes
-/// committed and `updated_at` never goes back.
+/// (`version`), it is still open at `now`, and no change of its state stamped at `stamp`
+/// or later committed first. Such a change moves `updated_at` to its stamp, taken after the
+/// job's last change, so the job's changes list in the order they committed and
+/// `updated_at` never goes back. Applications are not in it: they never write the job.
 pub(crate) fn while_open(job: &Job, now: Timestamp, stamp: Timestamp) -> Vec<Cond> {
     vec![
         Cond::Version(job.version),
         Cond::Status(JobStatus::Open.as_str()),
         Cond::Before("expires_at", now),
         Cond::LastChangedBefore(stamp),
-        Cond::LastApplicationBefore(stamp),
     ]
 }
 
-/// The stamp of a change of the job's state at `now`: after everything in its trail.
+/// The stamp of a change of the job's state at `now`: after its last change.
 pub(crate) fn state_stamp(job: &Job, now: Timestamp) -> Timestamp {
-    stamp_after(now, job.trail_clock())
+    stamp_after(now, job.updated_at)
 }
 
 /// `POST /jobs`: a new job, open.
@@ -110,8 +109,8 @@ impl Transition for CancelJob {
             )]))
     }
 
-    /// The job moved since it was read (a hire, an application): cancel what it is now, so
-    /// the answer is the job as the table holds it.
+    /// The job moved since it was read (a hire): cancel what it is now, so the answer is the
+    /// job as the table holds it.
     fn rebase(&mut self, _index: usize, current: Item) -> Result<(), Rejection> {
         adopt_job(&mut self.job, current)
     }
@@ -138,7 +137,6 @@ impl Transition for ExpireJob {
             Cond::Status(JobStatus::Open.as_str()),
             Cond::NotBefore("expires_at", now),
             Cond::LastChangedBefore(stamp),
-            Cond::LastApplicationBefore(stamp),
         ];
         Ok(Change::new(job.job_id, after.clone())
             .write(Write::replacing(Item::Job(after), when))
@@ -230,7 +228,6 @@ mod tests {
                 Cond::Status("open"),
                 Cond::Before("expires_at", now),
                 Cond::LastChangedBefore(now),
-                Cond::LastApplicationBefore(now)
             ]
         );
         assert_eq!(
@@ -301,7 +298,6 @@ mod tests {
                 Cond::Status("open"),
                 Cond::NotBefore("expires_at", late),
                 Cond::LastChangedBefore(late),
-                Cond::LastApplicationBefore(late)
             ]
         );
         assert_eq!(change.audit[0].actor_id, UserId::system());
