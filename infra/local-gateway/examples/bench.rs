@@ -8,6 +8,7 @@
 //!   cargo run --release -p local-gateway --example bench -- hire-overhead [HIRES]
 //!   cargo run --release -p local-gateway --example bench -- engine-race [N] [ROUNDS]
 //!   cargo run --release -p local-gateway --example bench -- idempotency [REQUESTS]
+//!   cargo run --release -p local-gateway --example bench -- apply-burst [APPLICANTS] [IN_FLIGHT] [JOBS]
 //!
 //! Needs DYNAMODB_ENDPOINT and SQS_ENDPOINT (DynamoDB Local and the SQS emulator), as
 //! `make test` provides them; see BENCHMARKS.md for how the figures were taken.
@@ -28,6 +29,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+#[path = "bench/burst.rs"]
+mod burst;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -1078,8 +1082,9 @@ async fn main() -> Result<(), BoxError> {
         Some("hire-overhead") => hire_overhead(arg(1, 1_000)).await,
         Some("engine-race") => engine_race(arg(1, 1_000), arg(2, 3)).await,
         Some("idempotency") => idempotency(arg(1, 1_000)).await,
+        Some("apply-burst") => burst::apply_burst(arg(1, 1_000), arg(2, 150), arg(3, 1)).await,
         _ => Err(
-            "usage: bench hire-race|notify|delay|sweep-reads|load|hire-overhead|engine-race|idempotency [args]"
+            "usage: bench hire-race|notify|delay|sweep-reads|load|hire-overhead|engine-race|idempotency|apply-burst [args]"
                 .into(),
         ),
     }
