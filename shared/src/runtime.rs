@@ -4,7 +4,7 @@
 use crate::App;
 use crate::deadline::Deadline;
 use crate::domain::{IdempotencyRecord, KeyReused, KeyedRequest};
-use crate::http::idempotency::{keyed_request, replay, stored};
+use crate::http::idempotency::{kept, keyed_request, replay, stored};
 use crate::http::{ApiError, MAX_BODY_BYTES, body_bytes, caller, declares_json, problem};
 use crate::metrics::{self, Emf, Process};
 use crate::telemetry::error_chain;
@@ -109,6 +109,8 @@ async fn conclude(
     };
     let now = crate::time::now();
     let judge = |record: &IdempotencyRecord| match request.replay(record, now)? {
+        // Its own record, written by an earlier send of its own write: its own answer.
+        Ok(answer) if request.wrote(record) => Some(Ok(kept(answer))),
         Ok(answer) => {
             tracing::info!("replayed");
             Some(Ok(replay(answer)))

@@ -56,6 +56,10 @@ pub struct IdempotencyRecord {
     pub expires_at: Timestamp,
     /// `expires_at` in epoch seconds, the attribute the table's TTL deletes by.
     pub expires_ttl: i64,
+    /// The mark of the request that wrote it ([`KeyedRequest::mark`]): a write sent again
+    /// after it committed finds the record it wrote, which is its own, not another's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written_by: Option<String>,
 }
 
 /// The request a key names: who sent it and what it was.
@@ -64,6 +68,9 @@ pub struct KeyedRequest {
     pub user_id: UserId,
     pub key: IdempotencyKey,
     pub fingerprint: String,
+    /// This request's own mark, minted as it arrives: two requests with the same key and
+    /// body are the same request to a client, but only one of them wrote a given record.
+    pub mark: String,
 }
 
 impl KeyedRequest {
@@ -78,7 +85,13 @@ impl KeyedRequest {
             created_at: now,
             expires_at,
             expires_ttl: expires_at.timestamp(),
+            written_by: Some(self.mark.clone()),
         }
+    }
+
+    /// Whether this request wrote `record` itself, on an earlier send of the same write.
+    pub fn wrote(&self, record: &IdempotencyRecord) -> bool {
+        record.written_by.as_deref() == Some(self.mark.as_str())
     }
 
     /// A write of `record` that holds only while the key is unused: no record, or one past
@@ -175,6 +188,7 @@ mod tests {
             user_id: UserId::parse("alice").unwrap(),
             key: IdempotencyKey::parse("k-1").unwrap(),
             fingerprint: fingerprint.to_owned(),
+            mark: format!("mark-{fingerprint}"),
         }
     }
 

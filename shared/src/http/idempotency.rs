@@ -38,6 +38,7 @@ pub fn keyed_request(req: &Request, user: UserId) -> Result<Option<KeyedRequest>
         user_id: user,
         key,
         fingerprint: fingerprint(req),
+        mark: ulid::Ulid::generate().to_string(),
     }))
 }
 
@@ -94,10 +95,20 @@ pub fn stored(response: &Response<Body>) -> StoredAnswer {
 
 /// A kept answer, sent again: its status, body and `Location`, marked as a replay.
 pub fn replay(answer: &StoredAnswer) -> Response<Body> {
+    let mut response = kept(answer);
+    response.headers_mut().insert(
+        IDEMPOTENT_REPLAYED,
+        header::HeaderValue::from_static("true"),
+    );
+    response
+}
+
+/// A kept answer as the answer of the request that kept it: its status, body and
+/// `Location`, not marked as a replay.
+pub fn kept(answer: &StoredAnswer) -> Response<Body> {
     let mut response = Response::builder()
         .status(answer.status)
-        .header(header::CONTENT_TYPE, answer.content_type.as_str())
-        .header(IDEMPOTENT_REPLAYED, "true");
+        .header(header::CONTENT_TYPE, answer.content_type.as_str());
     if let Some(location) = &answer.location {
         response = response.header(header::LOCATION, location.as_str());
     }

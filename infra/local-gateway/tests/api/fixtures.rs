@@ -130,6 +130,10 @@ pub enum Fault {
     Throttled,
     /// Committed, but the caller hears a 500: the outcome is unknown to it.
     LostResponse,
+    /// Committed, then sent again as another request (its token changed, as when an answer
+    /// was lost and the send repeated outside the token's window): the caller hears the
+    /// second, cancelled on the conditions the first made false.
+    Resent,
     /// Not sent, and never answered: only the client's timeouts end the call.
     Hang,
     /// Not sent; the caller hears a 500.
@@ -301,6 +305,33 @@ impl ConflictConnector {
                 HttpConnectorFuture::new(async move {
                     committed.await?;
                     Ok(internal_error())
+                })
+            }
+            Fault::Resent => {
+                let again = request.try_clone().map(|mut again| {
+                    let body = String::from_utf8_lossy(again.body().bytes().unwrap_or_default())
+                        .into_owned();
+                    let token = serde_json::from_str::<Value>(&body)
+                        .ok()
+                        .and_then(|v| v["ClientRequestToken"].as_str().map(str::to_owned));
+                    if let Some(token) = token {
+                        // Another token of the same length: the body keeps its length.
+                        let other: String = token
+                            .chars()
+                            .map(|c| if c == 'a' { 'b' } else { 'a' })
+                            .collect();
+                        *again.body_mut() = SdkBody::from(body.replace(&token, &other));
+                    }
+                    again
+                });
+                let first = self.inner.call(request);
+                let inner = self.inner.clone();
+                HttpConnectorFuture::new(async move {
+                    first.await?;
+                    match again {
+                        Some(again) => inner.call(again).await,
+                        None => Ok(internal_error()),
+                    }
                 })
             }
             Fault::Hang => HttpConnectorFuture::new(std::future::pending()),

@@ -391,3 +391,54 @@ async fn a_key_whose_record_another_transaction_holds_is_409_in_progress_and_not
     assert_eq!(retry.status, 201);
     assert_eq!(jobs_of_alice(&app).await, 1);
 }
+
+/// A request sent once is never answered as a replay: when the write that keeps its
+/// refusal is sent again after it committed and finds the record it wrote, the record is
+/// this request's own, not another's.
+#[tokio::test]
+async fn a_refusal_whose_keeping_is_sent_again_is_not_a_replay() {
+    let (app, injector) = app_with_faults(Fault::LostResponse).await;
+    let (job_id, _) = job_with_application(&app).await;
+    let cancel = format!("/jobs/{job_id}/cancel");
+    app.post("alice", &cancel, json!({})).await.expect(200);
+    // The one write this request makes is the one keeping its refusal: it commits, and is
+    // sent again as another request, which finds the record the first wrote.
+    injector.plan.lock().unwrap().push_back(Fault::Resent);
+    let transactions = injector.transactions.load(Ordering::SeqCst);
+    let refused = app
+        .post_keyed("alice", &cancel, json!({}), "sent-once")
+        .await;
+    refused.expect_problem(409, "JOB_NOT_OPEN");
+    assert!(
+        injector.transactions.load(Ordering::SeqCst) > transactions,
+        "the refusal was kept"
+    );
+    assert!(
+        !refused.replayed(),
+        "sent once, answered as a replay: {refused:#?}"
+    );
+    // Its retry is the replay.
+    let retry = app
+        .post_keyed("alice", &cancel, json!({}), "sent-once")
+        .await;
+    retry.expect_problem(409, "JOB_NOT_OPEN");
+    assert!(retry.replayed(), "{retry:#?}");
+}
+
+/// The same for a change: a keyed create whose transaction is sent again after it committed
+/// finds its own record in the second send's failed condition, and answers its own 201.
+#[tokio::test]
+async fn a_change_sent_again_after_it_committed_is_answered_as_its_own() {
+    let (app, injector) = app_with_faults(Fault::Resent).await;
+    injector.plan.lock().unwrap().push_back(Fault::Resent);
+    let created = app.post_keyed("alice", "/jobs", job(), "create-once").await;
+    assert_eq!(created.status, 201, "{created:#?}");
+    assert!(
+        !created.replayed(),
+        "sent once, answered as a replay: {created:#?}"
+    );
+    assert_eq!(jobs_of_alice(&app).await, 1);
+    let retry = app.post_keyed("alice", "/jobs", job(), "create-once").await;
+    assert!(retry.replayed() && retry.body == created.body, "{retry:#?}");
+    assert_eq!(jobs_of_alice(&app).await, 1);
+}
