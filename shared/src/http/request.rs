@@ -111,9 +111,10 @@ impl ListQuery {
                     .ok_or_else(|| format!("must be an integer between 1 and {}", Self::MAX_LIMIT)),
             },
         )?;
+        // A blank cursor (`cursor=`) is a client's "no cursor yet": the first page.
         Some(Self {
             limit,
-            cursor: query_param(req, "cursor"),
+            cursor: query_param(req, "cursor").filter(|c| !c.is_empty()),
         })
     }
 }

@@ -415,3 +415,24 @@ async fn only_the_owner_cancels_an_open_job() {
     assert_eq!(again.body["current_status"], "cancelled");
     assert_eq!(app.items().await, before);
 }
+
+/// `cursor=` is a client's "no cursor yet": every listing answers its first page, as
+/// without one.
+#[tokio::test]
+async fn a_blank_cursor_is_the_first_page_of_every_listing() {
+    let app = spawn_app().await;
+    let (job_id, _) = crate::fixtures::job_with_application(&app).await;
+    let listings = [
+        ("alice", "/jobs".to_owned()),
+        ("alice", format!("/jobs/{job_id}/applications")),
+        ("bob", "/me/applications".to_owned()),
+        ("alice", "/me/notifications".to_owned()),
+        ("alice", "/me/contracts".to_owned()),
+        ("alice", format!("/jobs/{job_id}/events")),
+    ];
+    for (user, path) in listings {
+        let first = app.get(user, &path).await.expect(200);
+        let blank = app.get(user, &format!("{path}?cursor=")).await.expect(200);
+        assert_eq!(blank, first, "{path}");
+    }
+}
