@@ -34,6 +34,25 @@ stop() {
 }
 trap stop EXIT
 
+# start_gateway TABLE: a local gateway of its own on TABLE (no background sweeps), on a free
+# port ($gateway_port), stopped by stop_gateway or on exit.
+start_gateway() {
+  gateway_port="$(free_port)"
+  PORT="$gateway_port" TABLE_NAME="$1" SWEEP_INTERVAL_SECS=3600 RUST_LOG=error \
+    DYNAMODB_ENDPOINT="http://127.0.0.1:$ddb_port" SQS_ENDPOINT="http://127.0.0.1:$sqs_port" \
+    "$bin"/local-gateway serve > "$state/$1.log" 2>&1 &
+  gateway_pid=$!
+  echo "$gateway_pid" > "$state/gateway.pid"
+  trap 'kill "$gateway_pid" 2>/dev/null || true; stop' EXIT
+  wait_for_http "http://127.0.0.1:$gateway_port/_local/health" "$state/gateway.pid" \
+    "$state/$1.log" "the local gateway" 60 2xx
+}
+stop_gateway() {
+  kill "$gateway_pid"
+  wait "$gateway_pid" 2>/dev/null || true
+  trap stop EXIT
+}
+
 ddb_port="$(free_port)"
 step "DynamoDB Local (in memory) on port $ddb_port"
 infra/scripts/dynamodb-local.sh start --port "$ddb_port" --in-memory \
@@ -58,40 +77,20 @@ RUST_LOG="${RUST_LOG:-warn}" DYNAMODB_ENDPOINT="http://127.0.0.1:$ddb_port" SQS_
 # gateway with it) answers any request that matches no route with its own 404 (README, "The
 # edge"); a 405 would take catch-all routes in template.yaml.
 step "schemathesis against the published contract (infra/openapi.yaml)"
-gateway_port="$(free_port)"
-PORT="$gateway_port" TABLE_NAME=test-schemathesis SWEEP_INTERVAL_SECS=3600 RUST_LOG=error \
-  DYNAMODB_ENDPOINT="http://127.0.0.1:$ddb_port" SQS_ENDPOINT="http://127.0.0.1:$sqs_port" \
-  "$bin"/local-gateway serve > "$state/gateway.log" 2>&1 &
-gateway_pid=$!
-echo "$gateway_pid" > "$state/gateway.pid"
-trap 'kill "$gateway_pid" 2>/dev/null || true; stop' EXIT
-wait_for_http "http://127.0.0.1:$gateway_port/_local/health" "$state/gateway.pid" \
-  "$state/gateway.log" "the local gateway" 60 2xx
+start_gateway test-schemathesis
 SCHEMATHESIS_HOOKS=infra/schemathesis_hooks.py .venv/bin/st --config-file infra/schemathesis.toml \
   run "http://127.0.0.1:$gateway_port/openapi.json" --url "http://127.0.0.1:$gateway_port" \
   --header "Authorization: Bearer $("$bin"/local-gateway token alice)" \
   --checks all --exclude-checks unsupported_method --seed 20261125 --max-examples 50 \
   --generation-database none --workers 2 --no-color
-kill "$gateway_pid"
-wait "$gateway_pid" 2>/dev/null || true
-trap stop EXIT
+stop_gateway
 
 # The README's walk-through, as written, against a local gateway of its own (its table is
 # `test-…` too, so the audit below checks what it wrote).
 step "README.md's walk-through against a local gateway"
-gateway_port="$(free_port)"
-PORT="$gateway_port" TABLE_NAME=test-walkthrough SWEEP_INTERVAL_SECS=3600 RUST_LOG=error \
-  DYNAMODB_ENDPOINT="http://127.0.0.1:$ddb_port" SQS_ENDPOINT="http://127.0.0.1:$sqs_port" \
-  "$bin"/local-gateway serve > "$state/walkthrough.log" 2>&1 &
-gateway_pid=$!
-echo "$gateway_pid" > "$state/gateway.pid"
-trap 'kill "$gateway_pid" 2>/dev/null || true; stop' EXIT
-wait_for_http "http://127.0.0.1:$gateway_port/_local/health" "$state/gateway.pid" \
-  "$state/walkthrough.log" "the local gateway" 60 2xx
+start_gateway test-walkthrough
 API="http://127.0.0.1:$gateway_port" infra/scripts/walkthrough.sh
-kill "$gateway_pid"
-wait "$gateway_pid" 2>/dev/null || true
-trap stop EXIT
+stop_gateway
 
 # Every table the suite wrote (`test-<ulid>`, one per test app) must hold the invariants.
 # Tests that write states the API cannot make delete their tables. The delays are an hour:

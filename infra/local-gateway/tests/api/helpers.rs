@@ -311,6 +311,15 @@ impl TestApp {
             .collect()
     }
 
+    /// The status of every application in the table.
+    pub async fn application_statuses(&self) -> Vec<String> {
+        self.items_with_sk("JOB#APP#")
+            .await
+            .iter()
+            .map(|a| s(a, "status"))
+            .collect()
+    }
+
     /// Every contract item (not the parties' links to them).
     pub async fn contracts(&self) -> Vec<Item> {
         self.items()

@@ -180,12 +180,7 @@ async fn applications_racing_a_cancel_all_end_rejected_each_told_once() {
         let told = of_type(&app.inbox(name).await, "application_rejected").len();
         assert_eq!(told, 1, "{name} told {told} times");
     }
-    let statuses: Vec<String> = app
-        .items_with_sk("JOB#APP#")
-        .await
-        .iter()
-        .map(|a| s(a, "status"))
-        .collect();
+    let statuses = app.application_statuses().await;
     assert_eq!(statuses.len(), accepted.len());
     assert!(statuses.iter().all(|st| st == "rejected"), "{statuses:?}");
     assert_audit_clean(&app).await;

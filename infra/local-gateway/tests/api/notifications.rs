@@ -36,12 +36,7 @@ async fn a_hire_notifies_the_hired_the_rejected_and_the_owner_exactly_once() {
         types(&app.inbox("alice").await),
         vec!["application_received"; 4]
     );
-    let statuses: Vec<String> = app
-        .items_with_sk("JOB#APP#")
-        .await
-        .iter()
-        .map(|a| s(a, "status"))
-        .collect();
+    let statuses = app.application_statuses().await;
     assert_eq!(statuses.iter().filter(|s| *s == "rejected").count(), 3);
     assert!(
         app.undispatched().await.is_empty(),
