@@ -269,6 +269,11 @@ pub struct Queues {
     pub max_receive_count: u32,
 }
 
+/// The events queue of the stack whose resources are named after `prefix` (its table).
+pub fn events_queue_name(prefix: &str) -> String {
+    format!("{prefix}-events")
+}
+
 /// Creates the events queue and its DLQ, named after `prefix`, with the template's redrive
 /// policy. `visibility` replaces the template's visibility timeout: locally a failed message
 /// should come back in seconds, not minutes.
@@ -312,7 +317,7 @@ pub async fn ensure_queues(
     });
     let main = sqs
         .create_queue()
-        .queue_name(format!("{prefix}-events"))
+        .queue_name(events_queue_name(prefix))
         .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
         .attributes(
             QueueAttributeName::VisibilityTimeout,
