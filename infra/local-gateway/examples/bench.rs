@@ -9,9 +9,14 @@
 //!   cargo run --release -p local-gateway --example bench -- engine-race [N] [ROUNDS]
 //!   cargo run --release -p local-gateway --example bench -- idempotency [REQUESTS]
 //!   cargo run --release -p local-gateway --example bench -- apply-burst [APPLICANTS] [IN_FLIGHT] [JOBS]
+//!   cargo run --release -p local-gateway --example bench -- flow-calls [CLIENTS] [FLOWS]
+//!   cargo run --release -p local-gateway --example bench -- flow-cpu CLIENTS FLOWS URL NAME=PID...
 //!
 //! Needs DYNAMODB_ENDPOINT and SQS_ENDPOINT (DynamoDB Local and the SQS emulator), as
 //! `make test` provides them; see BENCHMARKS.md for how the figures were taken.
+
+#[path = "bench/flow.rs"]
+mod flow;
 
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Put, PutRequest, ReturnValuesOnConditionCheckFailure,
@@ -35,10 +40,15 @@ mod burst;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-struct Bench {
+/// The API over HTTP, as a client sees it: a gateway's address and tokens it accepts.
+struct Api {
     base: String,
     http: reqwest::Client,
     auth: Auth,
+}
+
+struct Bench {
+    api: Api,
     app: shared::App,
     dynamo: aws_sdk_dynamodb::Client,
     /// A client without timeouts, for counting what is in the table: after a race, calls
@@ -48,7 +58,15 @@ struct Bench {
     sqs: aws_sdk_sqs::Client,
     queue_url: String,
     table: String,
-    _stack: LocalStack,
+    stack: LocalStack,
+}
+
+impl std::ops::Deref for Bench {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
 }
 
 /// A fresh table and queue behind a gateway on a free port. With `publish` off, handlers
@@ -84,11 +102,7 @@ async fn setup_with(adjust: impl FnOnce(&mut Options)) -> Result<Bench, BoxError
     adjust(&mut options);
     let stack = LocalStack::start(options).await?;
     Ok(Bench {
-        base: format!("http://{}", stack.address),
-        http: reqwest::Client::builder()
-            .pool_max_idle_per_host(2_000)
-            .build()?,
-        auth: stack.auth.clone(),
+        api: Api::new(format!("http://{}", stack.address), stack.auth.clone())?,
         app: stack.app.clone(),
         dynamo: stack.clients.dynamo.clone(),
         patient: aws_sdk_dynamodb::Client::new(&shared::app::local_sdk_config(&std::env::var(
@@ -97,11 +111,21 @@ async fn setup_with(adjust: impl FnOnce(&mut Options)) -> Result<Bench, BoxError
         sqs: stack.clients.sqs.clone(),
         queue_url: stack.queues[&Consumer::Notify].url.clone(),
         table,
-        _stack: stack,
+        stack,
     })
 }
 
-impl Bench {
+impl Api {
+    fn new(base: String, auth: Auth) -> Result<Self, BoxError> {
+        Ok(Self {
+            base,
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(2_000)
+                .build()?,
+            auth,
+        })
+    }
+
     async fn post(&self, user: &str, path: &str, body: Value) -> Result<(u16, Value), BoxError> {
         let (status, body, _) = self.post_keyed(user, path, body, None).await?;
         Ok((status, body))
@@ -139,7 +163,9 @@ impl Bench {
             .await?;
         Ok(res.json().await?)
     }
+}
 
+impl Bench {
     async fn job_with_applicants(
         &self,
         openings: u32,
@@ -237,20 +263,28 @@ impl Bench {
     }
 
     async fn queue_attribute(&self, name: QueueAttributeName) -> Result<usize, BoxError> {
-        let attributes = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&self.queue_url)
-            .attribute_names(name.clone())
-            .send()
-            .await?
-            .attributes
-            .unwrap_or_default();
-        Ok(attributes
-            .get(&name)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0))
+        queue_attribute(&self.sqs, &self.queue_url, name).await
     }
+}
+
+/// A count the queue at `url` reports of itself.
+async fn queue_attribute(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    name: QueueAttributeName,
+) -> Result<usize, BoxError> {
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(name.clone())
+        .send()
+        .await?
+        .attributes
+        .unwrap_or_default();
+    Ok(attributes
+        .get(&name)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0))
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -1009,7 +1043,7 @@ async fn idempotency(requests: usize) -> Result<(), BoxError> {
             _ => continue,
         };
         let entry = wcu.entry(kind).or_default();
-        entry.0 += 2.0 * (item_size(&item) as f64 / 1024.0).ceil();
+        entry.0 += 2.0 * (local_gateway::round_trips::item_size(&item) as f64 / 1024.0).ceil();
         entry.1 += 1;
     }
     let mean = |kind: &str| wcu.get(kind).map_or(0.0, |(units, n)| units / *n as f64);
@@ -1043,27 +1077,6 @@ async fn idempotency(requests: usize) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// An item's size as DynamoDB bills it: each attribute's name and value, in bytes.
-fn item_size(item: &std::collections::HashMap<String, AttributeValue>) -> usize {
-    fn value(v: &AttributeValue) -> usize {
-        match v {
-            AttributeValue::S(s) => s.len(),
-            AttributeValue::N(n) => n.len().div_ceil(2) + 1,
-            AttributeValue::B(b) => b.as_ref().len(),
-            AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
-            AttributeValue::L(l) => 3 + l.iter().map(|v| 1 + value(v)).sum::<usize>(),
-            AttributeValue::M(m) => {
-                3 + m.iter().map(|(k, v)| 1 + k.len() + value(v)).sum::<usize>()
-            }
-            AttributeValue::Ss(ss) => ss.iter().map(String::len).sum(),
-            AttributeValue::Ns(ns) => ns.iter().map(|n| n.len().div_ceil(2) + 1).sum(),
-            AttributeValue::Bs(bs) => bs.iter().map(|b| b.as_ref().len()).sum(),
-            _ => 0,
-        }
-    }
-    item.iter().map(|(k, v)| k.len() + value(v)).sum()
-}
-
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     // The stack's own logs only when asked for: a run's figures are its output.
@@ -1083,8 +1096,10 @@ async fn main() -> Result<(), BoxError> {
         Some("engine-race") => engine_race(arg(1, 1_000), arg(2, 3)).await,
         Some("idempotency") => idempotency(arg(1, 1_000)).await,
         Some("apply-burst") => burst::apply_burst(arg(1, 1_000), arg(2, 150), arg(3, 1)).await,
+        Some("flow-calls") => flow::calls(arg(1, 16), arg(2, 500)).await,
+        Some("flow-cpu") => flow::cpu(arg(1, 16), arg(2, 1_000), &args[3.min(args.len())..]).await,
         _ => Err(
-            "usage: bench hire-race|notify|delay|sweep-reads|load|hire-overhead|engine-race|idempotency|apply-burst [args]"
+            "usage: bench hire-race|notify|delay|sweep-reads|load|hire-overhead|engine-race|idempotency|apply-burst|flow-calls|flow-cpu [args]"
                 .into(),
         ),
     }

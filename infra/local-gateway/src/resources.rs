@@ -294,6 +294,12 @@ pub async fn ensure_queues(
     Ok(queues)
 }
 
+/// The name of the queue `queue_id` (its logical id) of the stack whose resources are named
+/// after `prefix` (its table).
+pub fn queue_name(prefix: &str, queue_id: &str) -> String {
+    format!("{prefix}-{}", queue_id.to_lowercase())
+}
+
 async fn ensure_queue(
     sqs: &aws_sdk_sqs::Client,
     prefix: &str,
@@ -316,7 +322,7 @@ async fn ensure_queue(
         .get("deadLetterTargetArn")
         .and_then(crate::template::referenced)
         .ok_or_else(|| shape("no deadLetterTargetArn"))?;
-    let name = |id: &str| format!("{prefix}-{}", id.to_lowercase());
+    let name = |id: &str| queue_name(prefix, id);
     let dlq = sqs
         .create_queue()
         .queue_name(name(dlq_id))

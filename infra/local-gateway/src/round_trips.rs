@@ -3,10 +3,12 @@
 //! at once (a `join_all` of writes) wait for the network once, so they count as one round
 //! trip; calls made one after another count each.
 //!
-//! Only the stack's handler clients carry the counter ([`crate::Options::round_trips`]),
-//! so set-up, inspection, `notify` and `sweep` through the working clients are never
-//! counted.
+//! Only the clients given a recorder carry the counter: the handlers' ones
+//! ([`crate::Options::round_trips`]) and, apart, what the stack runs in the background
+//! ([`crate::Options::background_calls`]: the pipe, `notify` and its pollers, the sweeper),
+//! so set-up and inspection through the working clients are never counted.
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::{
@@ -16,6 +18,7 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 use shared::app::Clients;
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -32,6 +35,21 @@ pub struct Call {
     /// The actions a transaction's items each need of IAM (`PutItem`, `UpdateItem`,
     /// `DeleteItem`, `ConditionCheckItem`), in order; empty for any other call.
     pub items: Vec<&'static str>,
+    /// What a DynamoDB read read, for its read units; `None` for any other call.
+    pub read: Option<Read>,
+}
+
+/// What DynamoDB bills a read by: whether it was strongly consistent, and the size of
+/// what it read (a missing item still costs the smallest unit).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Read {
+    pub consistent: bool,
+    /// Items asked for by key: 1 for GetItem, a BatchGetItem's keys; 0 for a Query.
+    pub keys: usize,
+    /// The sizes of the items it returned, as [`item_size`] counts them.
+    pub returned: Vec<usize>,
+    /// Items a Query read before its filter dropped any (its `ScannedCount`).
+    pub scanned: usize,
 }
 
 /// What a request cost.
@@ -132,7 +150,26 @@ impl Recorder {
         }
     }
 
-    fn started(&self, metadata: Option<&Metadata>, items: Vec<&'static str>) -> Recorded {
+    /// The same DynamoDB Streams client, configured alike, with every call recorded here.
+    pub fn attach_streams(
+        &self,
+        client: &aws_sdk_dynamodbstreams::Client,
+    ) -> aws_sdk_dynamodbstreams::Client {
+        aws_sdk_dynamodbstreams::Client::from_conf(
+            client
+                .config()
+                .to_builder()
+                .interceptor(self.interceptor())
+                .build(),
+        )
+    }
+
+    fn started(
+        &self,
+        metadata: Option<&Metadata>,
+        items: Vec<&'static str>,
+        read: Option<Read>,
+    ) -> Recorded {
         let mut log = self.log();
         let start = log.tick();
         let (service, operation) = metadata
@@ -144,6 +181,7 @@ impl Recorder {
             start,
             end: None,
             items,
+            read,
         });
         Recorded {
             index: log.calls.len() - 1,
@@ -151,15 +189,31 @@ impl Recorder {
         }
     }
 
-    fn ended(&self, Recorded { index, start }: Recorded) {
+    fn ended(&self, Recorded { index, start }: Recorded, returned: Option<(Vec<usize>, usize)>) {
         let mut log = self.log();
         let end = log.tick();
         // A reset since the start took the call away: its end belongs to what was forgotten,
         // not to whichever call took its place.
         if let Some(call) = log.calls.get_mut(index).filter(|c| c.start == start) {
             call.end = Some(end);
+            if let (Some(read), Some((sizes, scanned))) = (&mut call.read, returned) {
+                read.returned = sizes;
+                read.scanned = scanned;
+            }
         }
     }
+}
+
+/// Recorders of what the stack does in the background, one for each part, so that a flow's
+/// asynchronous calls can be told apart by what made them.
+#[derive(Debug, Clone, Default)]
+pub struct Background {
+    /// The pipe: the table's description, the stream's reads, the batches it sends.
+    pub pipe: Recorder,
+    /// The pollers' receives and deletes, and `notify`'s own calls.
+    pub notify: Recorder,
+    /// The sweeper's runs.
+    pub sweep: Recorder,
 }
 
 /// Groups of calls whose intervals overlap, directly or through other calls: calls made at
@@ -209,6 +263,85 @@ fn transaction_items(context: &BeforeSerializationInterceptorContextRef<'_>) -> 
         .collect()
 }
 
+/// A read's consistency and the keys it asks for, from its input; `None` for a call that
+/// reads no table items.
+fn read_of(context: &BeforeSerializationInterceptorContextRef<'_>) -> Option<Read> {
+    use aws_sdk_dynamodb::operation::{
+        batch_get_item::BatchGetItemInput, get_item::GetItemInput, query::QueryInput,
+    };
+    let input = context.input();
+    let (consistent, keys) = if let Some(get) = input.downcast_ref::<GetItemInput>() {
+        (get.consistent_read() == Some(true), 1)
+    } else if let Some(query) = input.downcast_ref::<QueryInput>() {
+        (query.consistent_read() == Some(true), 0)
+    } else if let Some(batch) = input.downcast_ref::<BatchGetItemInput>() {
+        let tables = batch.request_items().into_iter().flat_map(|m| m.values());
+        let (mut consistent, mut keys) = (true, 0);
+        for table in tables {
+            consistent &= table.consistent_read() == Some(true);
+            keys += table.keys().len();
+        }
+        (consistent, keys)
+    } else {
+        return None;
+    };
+    Some(Read {
+        consistent,
+        keys,
+        ..Read::default()
+    })
+}
+
+/// What a read returned: its items' sizes and how many it read before any filter.
+fn returned_of(context: &FinalizerInterceptorContextRef<'_>) -> Option<(Vec<usize>, usize)> {
+    use aws_sdk_dynamodb::operation::{
+        batch_get_item::BatchGetItemOutput, get_item::GetItemOutput, query::QueryOutput,
+    };
+    let output = context.output_or_error()?.ok()?;
+    let sizes = |items: &[HashMap<String, AttributeValue>]| -> Vec<usize> {
+        items.iter().map(item_size).collect()
+    };
+    if let Some(get) = output.downcast_ref::<GetItemOutput>() {
+        let found: Vec<usize> = get.item().map(item_size).into_iter().collect();
+        let n = found.len();
+        Some((found, n))
+    } else if let Some(query) = output.downcast_ref::<QueryOutput>() {
+        Some((sizes(query.items()), query.scanned_count().max(0) as usize))
+    } else if let Some(batch) = output.downcast_ref::<BatchGetItemOutput>() {
+        let found: Vec<usize> = batch
+            .responses()
+            .into_iter()
+            .flat_map(|m| m.values())
+            .flat_map(|items| sizes(items))
+            .collect();
+        let n = found.len();
+        Some((found, n))
+    } else {
+        None
+    }
+}
+
+/// An item's size as DynamoDB bills it: each attribute's name and value, in bytes.
+pub fn item_size(item: &HashMap<String, AttributeValue>) -> usize {
+    fn value(v: &AttributeValue) -> usize {
+        match v {
+            AttributeValue::S(s) => s.len(),
+            AttributeValue::N(n) => n.len().div_ceil(2) + 1,
+            AttributeValue::B(b) => b.as_ref().len(),
+            AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+            AttributeValue::L(l) => 3 + l.iter().map(|v| 1 + value(v)).sum::<usize>(),
+            AttributeValue::M(m) => {
+                3 + m.iter().map(|(k, v)| 1 + k.len() + value(v)).sum::<usize>()
+            }
+            AttributeValue::Ss(ss) => ss.iter().map(String::len).sum(),
+            AttributeValue::Ns(ns) => ns.iter().map(|n| n.len().div_ceil(2) + 1).sum(),
+            AttributeValue::Bs(bs) => bs.iter().map(|b| b.as_ref().len()).sum(),
+            _ => 0,
+        }
+    }
+    item.iter().map(|(k, v)| k.len() + value(v)).sum()
+}
+
 /// The SDK interceptor that reports each call to a [`Recorder`].
 #[derive(Debug, Clone)]
 pub struct Counter {
@@ -241,21 +374,23 @@ impl Intercept for Counter {
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let recorded = self
-            .recorder
-            .started(cfg.load::<Metadata>(), transaction_items(context));
+        let recorded = self.recorder.started(
+            cfg.load::<Metadata>(),
+            transaction_items(context),
+            read_of(context),
+        );
         cfg.interceptor_state().store_put(recorded);
         Ok(())
     }
 
     fn read_after_execution(
         &self,
-        _context: &FinalizerInterceptorContextRef<'_>,
+        context: &FinalizerInterceptorContextRef<'_>,
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some(recorded) = cfg.load::<Recorded>() {
-            self.recorder.ended(*recorded);
+            self.recorder.ended(*recorded, returned_of(context));
         }
         Ok(())
     }
@@ -272,6 +407,7 @@ mod tests {
             start,
             end,
             items: Vec::new(),
+            read: None,
         }
     }
 
@@ -321,12 +457,12 @@ mod tests {
     #[test]
     fn a_reset_forgets_calls_and_their_late_ends() {
         let recorder = Recorder::new();
-        let early = recorder.started(None, Vec::new());
+        let early = recorder.started(None, Vec::new(), None);
         recorder.reset();
-        let next = recorder.started(None, Vec::new());
-        recorder.ended(early);
+        let next = recorder.started(None, Vec::new(), None);
+        recorder.ended(early, None);
         assert_eq!(recorder.calls()[0].end, None, "{:?}", recorder.calls());
-        recorder.ended(next);
+        recorder.ended(next, None);
         assert_eq!(recorder.calls().len(), 1);
         assert!(recorder.calls()[0].end.is_some());
         assert_eq!(recorder.counts().round_trips, 1);

@@ -6,7 +6,7 @@
 use crate::auth::Auth;
 use crate::gateway::{Gateway, GatewayConfig};
 use crate::pipe::{Pipe, PipeSettings};
-use crate::round_trips::Recorder;
+use crate::round_trips::{Background, Recorder};
 use crate::template::Template;
 use crate::{pipe, resources, seed, worker};
 use shared::App;
@@ -93,6 +93,9 @@ pub struct Options {
     pub seed: bool,
     /// Records every call of the HTTP handlers' clients (and only theirs) here.
     pub round_trips: Option<Recorder>,
+    /// Records the calls of the pipe, of `notify` and its pollers and of the sweeper, each
+    /// apart: what a flow costs after its requests have answered.
+    pub background_calls: Option<Background>,
 }
 
 impl Options {
@@ -119,6 +122,7 @@ impl Options {
             sweep_every: None,
             seed: false,
             round_trips: None,
+            background_calls: None,
         })
     }
 
@@ -202,6 +206,7 @@ impl LocalStack {
             sweep_every,
             seed,
             round_trips,
+            background_calls,
         } = options;
         let clients = Clients::local(&dynamodb_endpoint, &sqs_endpoint);
         if run_pipe && !stream {
@@ -267,21 +272,32 @@ impl LocalStack {
                 tracing::error!(error = %e, "local gateway stopped");
             }
         })];
+        // The working clients, or the same with a recorder of their own.
+        let recorded = |pick: fn(&Background) -> &Recorder| match &background_calls {
+            Some(background) => pick(background).attach(&clients),
+            None => clients.clone(),
+        };
         if pump {
+            let notify = recorded(|b| &b.notify);
             for queue in queues.values() {
                 tasks.push(worker::spawn_pump(
-                    app.clone(),
-                    clients.sqs.clone(),
+                    App::with_clients(notify.clone(), &config),
+                    notify.sqs.clone(),
                     queue.url.clone(),
                 ));
             }
         }
+        let streams = aws_sdk_dynamodbstreams::Client::new(&shared::app::local_sdk_config(
+            &dynamodb_endpoint,
+        ));
+        let pipe_clients = recorded(|b| &b.pipe);
         let pipe = Pipe::new(
-            clients.dynamo.clone(),
-            aws_sdk_dynamodbstreams::Client::new(&shared::app::local_sdk_config(
-                &dynamodb_endpoint,
-            )),
-            clients.sqs.clone(),
+            pipe_clients.dynamo,
+            match &background_calls {
+                Some(background) => background.pipe.attach_streams(&streams),
+                None => streams,
+            },
+            pipe_clients.sqs,
             &config.table_name,
             queues
                 .values()
@@ -293,7 +309,8 @@ impl LocalStack {
             tasks.push(pipe::spawn(pipe.clone()));
         }
         if let Some(interval) = sweep_every {
-            tasks.push(worker::spawn_sweeper(app.clone(), interval));
+            let sweep = App::with_clients(recorded(|b| &b.sweep), &config);
+            tasks.push(worker::spawn_sweeper(sweep, interval));
         }
         Ok(Self {
             address,
