@@ -7,7 +7,8 @@
 //! Reports the first try's answers (201 rate, 503s, p50/p99), applications per second and
 //! how many 503s had in fact committed (their retry replayed a 201). Fails on a wrong
 //! outcome only: applications lost or doubled, the owner's inbox not holding one
-//! `application_received` per application at positions 1..N, or an audit violation.
+//! `application_received` per application at positions 1..N, a message dead-lettered, or
+//! an audit violation (a parked event among them).
 
 use super::{BoxError, percentile, setup};
 use futures::StreamExt;
@@ -141,6 +142,17 @@ async fn check_outcome(
             positions.len()
         )
         .into());
+    }
+    // Nothing dead-lettered on the way: every delivery to the owner's inbox went through.
+    let dlq = &bench.stack.queues[&shared::domain::Consumer::Notify].dead_letter_url;
+    let dead = super::queue_attribute(
+        &bench.sqs,
+        dlq,
+        aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages,
+    )
+    .await?;
+    if dead > 0 {
+        return Err(format!("{dead} messages in notify's DLQ").into());
     }
     let items = audit::read_table(&bench.patient, &bench.table, 2).await?;
     let report = audit::check(items, &audit::Settings::at(shared::time::now()));
