@@ -57,38 +57,6 @@ fn every_function_in_the_template_is_a_crate_and_every_crate_is_in_the_template(
     assert_eq!(declared, function_dirs());
 }
 
-#[test]
-fn each_function_main_wires_its_own_handler() {
-    for (name, _) in shared::handlers::HTTP_HANDLERS {
-        let main = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join(format!("../../functions/{name}/src/main.rs"));
-        let source = std::fs::read_to_string(&main).unwrap();
-        let expected = format!("shared::handlers::{}", name.replace('-', "_"));
-        assert!(
-            source.contains(&expected),
-            "{} does not call {expected}",
-            main.display()
-        );
-    }
-}
-
-#[test]
-fn the_queue_consumer_and_the_sweeper_wire_their_runtimes() {
-    for (name, call) in [
-        ("notify", "shared::runtime::serve_sqs"),
-        ("sweep", "shared::runtime::serve_sweep"),
-    ] {
-        let main = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join(format!("../../functions/{name}/src/main.rs"));
-        let source = std::fs::read_to_string(&main).unwrap();
-        assert!(
-            source.contains(call),
-            "{} does not call {call}",
-            main.display()
-        );
-    }
-}
-
 fn logical_ids(template: &Template, kind: &str) -> Vec<String> {
     template
         .resources_of_type(kind)
