@@ -204,9 +204,9 @@ async fn proxy(State(gw): State<Gateway>, req: AxumRequest) -> AxumResponse {
 /// race on DynamoDB Local, fifty calls retrying after a timeout held all of it, and every
 /// other call whose attempt timed out meanwhile was given up unretried (141-200 such
 /// refusals a run; in four runs of five, 23-57 hires answered 503 for a call that a retry
-/// would have made; BENCHMARKS.md, the race's (f) rows). No Lambda does that. So each
-/// instance has a partition, and with it a bucket, of its own; the connection pool, the
-/// timeouts and the retry settings stay those of the one client.
+/// would have made; BENCHMARKS.md, "Under overload" in the hire race). No Lambda does
+/// that. So each instance has a partition, and with it a bucket, of its own; the
+/// connection pool, the timeouts and the retry settings stay those of the one client.
 #[derive(Clone)]
 struct Instances {
     idle: Arc<Mutex<Vec<App>>>,

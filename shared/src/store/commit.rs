@@ -267,8 +267,9 @@ impl Store {
     /// Under overload this is what keeps a committed change from being answered 503: a
     /// transaction that committed behind a queue longer than its call budget is settled by
     /// reads that queue behind the same backlog, and the first call can run out its budget
-    /// where the next one, seconds later, is answered (BENCHMARKS.md, the hire race's (e)
-    /// and (f) rows). A read changes nothing, so making it again is always safe.
+    /// where the next one, seconds later, is answered (BENCHMARKS.md, "Under overload" in
+    /// "1,000 concurrent hire attempts on one job"). A read changes nothing, so making it
+    /// again is always safe.
     async fn read_back(
         &self,
         pk: String,
