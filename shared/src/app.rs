@@ -2,6 +2,7 @@ use crate::config::Config;
 use crate::domain::{Keyed, KeyedRequest, Transition};
 use crate::http::{ApiError, CursorCodec, idempotency};
 use crate::publisher::Publisher;
+use crate::sockets::Sockets;
 use crate::store::Store;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
@@ -15,6 +16,8 @@ pub struct App {
     pub store: Store,
     pub cursors: CursorCodec,
     pub publisher: Publisher,
+    /// The Management API of the WebSocket API: pushes, answers on a socket, closes.
+    pub sockets: Sockets,
     pub redrive_delay: Duration,
     pub release_window: chrono::Duration,
 }
@@ -23,12 +26,14 @@ impl App {
     pub fn new(
         dynamo: aws_sdk_dynamodb::Client,
         sqs: Option<aws_sdk_sqs::Client>,
+        sockets: Option<aws_sdk_apigatewaymanagement::Client>,
         config: &Config,
     ) -> Self {
         Self {
             store: Store::new(dynamo, config.table_name.as_str()),
             cursors: CursorCodec::new(config.cursor_secret.as_bytes()),
             publisher: Publisher::new(sqs, config.queue_urls.clone()),
+            sockets: Sockets::new(sockets),
             redrive_delay: config.redrive_delay,
             release_window: config.release_window,
         }
@@ -89,7 +94,7 @@ impl App {
 
     /// The handlers over `clients`.
     pub fn with_clients(clients: Clients, config: &Config) -> Self {
-        Self::new(clients.dynamo, Some(clients.sqs), config)
+        Self::new(clients.dynamo, Some(clients.sqs), clients.sockets, config)
     }
 
     /// The clients of a Lambda, built once per cold start, with the DynamoDB connection
@@ -98,9 +103,13 @@ impl App {
         let config = Config::from_env()?;
         // Only a function told the queues (the sweeper) builds an SQS client: the others
         // announce through the table's stream and never call SQS.
-        let (dynamo, sqs) = Clients::from_env(!config.queue_urls.is_empty()).await;
+        let (dynamo, sqs, sockets) = Clients::from_env(
+            !config.queue_urls.is_empty(),
+            config.connections_endpoint.as_deref(),
+        )
+        .await;
         open_dynamodb_connection(&dynamo).await;
-        Ok(Self::new(dynamo, sqs, &config))
+        Ok(Self::new(dynamo, sqs, sockets, &config))
     }
 }
 
@@ -115,16 +124,23 @@ const OPEN_CONNECTION: Duration = Duration::from_millis(800);
 pub struct Clients {
     pub dynamo: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
+    /// The WebSocket API's Management API, where one is configured.
+    pub sockets: Option<aws_sdk_apigatewaymanagement::Client>,
 }
 
 impl Clients {
     /// A Lambda's clients, from what Lambda's environment says (region, the role's
     /// credentials, any `AWS_ENDPOINT_URL_*`), over one HTTP client; an SQS client only
-    /// `with_sqs`. Without credentials in the environment (not under Lambda) the SDK's own
-    /// chain finds them.
+    /// `with_sqs`, a Management API client only given its endpoint. Without credentials in
+    /// the environment (not under Lambda) the SDK's own chain finds them.
     pub async fn from_env(
         with_sqs: bool,
-    ) -> (aws_sdk_dynamodb::Client, Option<aws_sdk_sqs::Client>) {
+        connections_endpoint: Option<&str>,
+    ) -> (
+        aws_sdk_dynamodb::Client,
+        Option<aws_sdk_sqs::Client>,
+        Option<aws_sdk_apigatewaymanagement::Client>,
+    ) {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let http = https_client(var("SSL_CERT_FILE").is_some() || var("SSL_CERT_DIR").is_some());
         let (dynamo, sqs) = match lambda_sdk_config(&var, http.clone()) {
@@ -152,6 +168,7 @@ impl Clients {
         (
             aws_sdk_dynamodb::Client::from_conf(dynamodb_config(&dynamo).build()),
             with_sqs.then(|| aws_sdk_sqs::Client::new(&sqs)),
+            connections_endpoint.map(|url| sockets_client(&sqs, url)),
         )
     }
 
@@ -168,8 +185,28 @@ impl Clients {
         Self {
             dynamo: aws_sdk_dynamodb::Client::from_conf(dynamodb_config(dynamo).build()),
             sqs: aws_sdk_sqs::Client::new(sqs),
+            sockets: None,
         }
     }
+
+    /// These clients with a Management API client for `endpoint` (the local gateway's own
+    /// `@connections`, known once it listens).
+    pub fn with_sockets(self, endpoint: &str) -> Self {
+        Self {
+            sockets: Some(sockets_client(&local_sdk_config(endpoint), endpoint)),
+            ..self
+        }
+    }
+}
+
+/// A Management API client for the WebSocket API at `endpoint` (its stage's URL): the
+/// shared settings with the endpoint, which is the API's own, not a regional one.
+fn sockets_client(sdk: &SdkConfig, endpoint: &str) -> aws_sdk_apigatewaymanagement::Client {
+    aws_sdk_apigatewaymanagement::Client::from_conf(
+        aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
+            .endpoint_url(endpoint)
+            .build(),
+    )
 }
 
 /// Opens the pooled DynamoDB connection (TCP, TLS) during init, which Lambda runs at full

@@ -19,6 +19,9 @@ pub struct Config {
     pub redrive_delay: Duration,
     /// How long a funded contract waits for release before its funds return to the owner.
     pub release_window: chrono::Duration,
+    /// The WebSocket API's Management API (`CONNECTIONS_ENDPOINT`, its stage's https URL):
+    /// only the functions that push, answer on a socket or close one are told it.
+    pub connections_endpoint: Option<String>,
 }
 
 /// The variable that names a consumer's queue.
@@ -26,9 +29,16 @@ pub fn queue_url_variable(consumer: Consumer) -> String {
     format!("{}_QUEUE_URL", consumer.as_str().to_uppercase())
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("environment variable {0} must be set")]
-pub struct ConfigError(&'static str);
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("environment variable {0} must be set")]
+    Missing(&'static str),
+    #[error("environment variable {name} must be {expected}")]
+    Invalid {
+        name: &'static str,
+        expected: &'static str,
+    },
+}
 
 impl Config {
     pub const DEFAULT_REDRIVE_DELAY: Duration = Duration::from_secs(60);
@@ -43,8 +53,8 @@ impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let var = |name: &'static str| lookup(name).filter(|v| !v.is_empty());
         Ok(Self {
-            table_name: var("TABLE_NAME").ok_or(ConfigError("TABLE_NAME"))?,
-            cursor_secret: var("CURSOR_SECRET").ok_or(ConfigError("CURSOR_SECRET"))?,
+            table_name: var("TABLE_NAME").ok_or(ConfigError::Missing("TABLE_NAME"))?,
+            cursor_secret: var("CURSOR_SECRET").ok_or(ConfigError::Missing("CURSOR_SECRET"))?,
             queue_urls: Consumer::ALL
                 .into_iter()
                 .filter_map(|c| {
@@ -59,6 +69,7 @@ impl Config {
                     .and_then(|s| s.parse().ok())
                     .unwrap_or(Self::DEFAULT_RELEASE_WINDOW_DAYS),
             ),
+            connections_endpoint: var("CONNECTIONS_ENDPOINT"),
         })
     }
 }

@@ -4,6 +4,7 @@
 //! Dependencies point one way: `handlers` → (`domain`, `store`, `http`); `domain` does no I/O.
 
 pub mod app;
+pub mod auth;
 pub mod bus;
 pub mod config;
 pub mod deadline;
@@ -13,6 +14,7 @@ pub mod http;
 pub mod metrics;
 pub mod publisher;
 pub mod runtime;
+pub mod sockets;
 pub mod store;
 pub mod telemetry;
 pub mod time;

@@ -206,6 +206,46 @@ pub async fn serve_sqs() -> Result<(), lambda_runtime::Error> {
     .await
 }
 
+/// The whole `main` of a WebSocket route's function.
+pub async fn serve_socket(
+    handler: crate::handlers::sockets::SocketHandler,
+) -> Result<(), lambda_runtime::Error> {
+    serve_events(
+        move |app, req: crate::handlers::sockets::SocketRequest, _| async move {
+            Ok(handler(app, req).await)
+        },
+    )
+    .await
+}
+
+/// The whole `main` of the WebSocket API's `$connect` authorizer. It reads no table: its
+/// init is the metrics process, the logs and the verifier, whose keys are fetched on first
+/// use and kept.
+pub async fn serve_authorizer() -> Result<(), lambda_runtime::Error> {
+    use aws_lambda_events::event::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest as Event;
+    let process = Arc::new(Process::start(Emf::from_env()));
+    crate::telemetry::init();
+    let verifier = crate::auth::Verifier::new(crate::auth::AuthConfig::from_env()?);
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<Event>| {
+            let (verifier, process) = (verifier.clone(), process.clone());
+            let request_id = event.context.request_id;
+            let span = tracing::info_span!("authorizer", %request_id);
+            async move {
+                let decision = async {
+                    metrics::metadata("request_id", request_id.as_str());
+                    crate::handlers::sockets::authorize(&verifier, event.payload)
+                        .await
+                        .map_err(lambda_runtime::Error::from)
+                };
+                process.flushed(decision).await
+            }
+            .instrument(span)
+        },
+    ))
+    .await
+}
+
 /// The whole `main` of the scheduled sweeper: its time budget is the invocation's deadline.
 pub async fn serve_sweep() -> Result<(), lambda_runtime::Error> {
     serve_events(|app, _: serde_json::Value, deadline: Deadline| async move {

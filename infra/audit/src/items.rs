@@ -5,7 +5,7 @@ use crate::report::{Check, Violation};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Deserialize;
 use shared::domain::{
-    Application, ApplicationId, AuditRecord, Contract, ContractId, Delivery, EventId,
+    Application, ApplicationId, AuditRecord, Connection, Contract, ContractId, Delivery, EventId,
     IdempotencyRecord, InboxHead, Job, JobId, Notification, OutboxEvent, UserId,
 };
 use shared::store::OutboxRow;
@@ -26,6 +26,7 @@ pub enum Kind {
     InboxHead,
     Outbox,
     IdempotencyRecord,
+    Connection,
     Unknown,
 }
 
@@ -42,6 +43,7 @@ impl Kind {
             Self::InboxHead => "inbox head",
             Self::Outbox => "outbox event",
             Self::IdempotencyRecord => "idempotency record",
+            Self::Connection => "connection",
             Self::Unknown => "unknown",
         }
     }
@@ -229,6 +231,20 @@ impl Table {
                     Ok(())
                 });
                 return (Kind::ContractLink, outcome);
+            }
+            if sk.starts_with(keys::CONNECTION_SK_PREFIX) {
+                let outcome = parse::<Connection>(item).and_then(|c| {
+                    keyed(
+                        pk == keys::user_pk(&c.user_id)
+                            && sk == keys::connection_sk(&c.connection_id),
+                    )?;
+                    // The sweeper finds it by its expiry, and TTL deletes it by the same instant.
+                    keyed(index == IndexKeys::for_connection(&c))?;
+                    (c.expires_ttl == c.expires_at.timestamp())
+                        .then_some(())
+                        .ok_or("its TTL is not its expiry")
+                });
+                return (Kind::Connection, outcome);
             }
             if sk == keys::INBOX_HEAD_SK {
                 let outcome = parse::<InboxHead>(item).and_then(|head| {

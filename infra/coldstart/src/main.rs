@@ -85,6 +85,7 @@ async fn main() -> Result<(), BoxError> {
         queue_urls: Default::default(),
         redrive_delay: Config::DEFAULT_REDRIVE_DELAY,
         release_window: chrono::Duration::days(Config::DEFAULT_RELEASE_WINDOW_DAYS),
+        connections_endpoint: None,
     };
     let stack = LocalStack::start(Options::new(
         dynamodb_endpoint.clone(),

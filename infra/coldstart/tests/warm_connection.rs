@@ -136,6 +136,7 @@ async fn the_first_invocation_reuses_the_dynamodb_connection_init_opened() {
                 queue_urls: Default::default(),
                 redrive_delay: Config::DEFAULT_REDRIVE_DELAY,
                 release_window: chrono::Duration::days(Config::DEFAULT_RELEASE_WINDOW_DAYS),
+                connections_endpoint: None,
             },
             Auth::new("test-secret-that-is-at-least-32-bytes-long"),
         )

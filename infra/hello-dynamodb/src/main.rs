@@ -11,7 +11,7 @@ use std::time::Duration;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    let (dynamo, _) = shared::app::Clients::from_env(false).await;
+    let (dynamo, _, _) = shared::app::Clients::from_env(false, None).await;
     // Opened as the functions open it: one DescribeEndpoints, whatever it answers, given
     // at most their 800 ms.
     let opened = dynamo.describe_endpoints().send();

@@ -92,6 +92,7 @@ async fn setup_with(adjust: impl FnOnce(&mut Options)) -> Result<Bench, BoxError
         queue_urls: Default::default(),
         redrive_delay: Duration::from_secs(60),
         release_window: chrono::Duration::days(Config::DEFAULT_RELEASE_WINDOW_DAYS),
+        connections_endpoint: None,
     };
     let mut options = Options::new(
         std::env::var("DYNAMODB_ENDPOINT")?,

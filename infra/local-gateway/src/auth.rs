@@ -3,6 +3,7 @@
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use shared::auth::{AuthConfig, KeySource};
 use std::collections::HashMap;
 
 pub const ISSUER: &str = "marketplace-local";
@@ -44,6 +45,18 @@ impl Auth {
                 .filter(|s| !s.is_empty())
                 .unwrap_or_else(|| DEFAULT_SECRET.to_owned()),
         )
+    }
+
+    /// What the WebSocket API's authorizer accepts locally: these tokens. Production's is
+    /// RS256 against the issuer's keys; this HS256 secret exists only in the local stack.
+    pub fn socket_config(&self) -> AuthConfig {
+        AuthConfig {
+            issuer: ISSUER.to_owned(),
+            audience: AUDIENCE.to_owned(),
+            keys: KeySource::Hs256 {
+                secret: self.secret.clone(),
+            },
+        }
     }
 
     pub fn mint(&self, user: &str, ttl: chrono::Duration) -> String {

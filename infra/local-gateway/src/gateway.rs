@@ -2,6 +2,7 @@
 
 use crate::auth::Auth;
 use crate::resources::{self, StackError};
+use crate::sockets::{Limits, Sockets};
 use crate::template::{Route, Template};
 use aws_sdk_dynamodb::config::retry::{RetryPartition, TokenBucket};
 use axum::Router;
@@ -14,6 +15,7 @@ use lambda_http::Body;
 use serde_json::{Value, json};
 use shared::App;
 use shared::app::Clients;
+use shared::auth::{AuthConfig, Verifier};
 use shared::config::Config;
 use shared::handlers::{Handler, http_handler};
 use std::collections::BTreeMap;
@@ -29,6 +31,9 @@ pub struct GatewayConfig {
     /// same locally as in production.
     pub app: Config,
     pub auth: Auth,
+    /// What the WebSocket API's `$connect` authorizer accepts.
+    pub socket_auth: AuthConfig,
+    pub socket_limits: Limits,
 }
 
 #[derive(Clone)]
@@ -41,6 +46,7 @@ pub struct Gateway {
     auth: Auth,
     clients: Clients,
     config: Arc<Config>,
+    sockets: Sockets,
 }
 
 impl Gateway {
@@ -61,8 +67,16 @@ impl Gateway {
                 Ok((route, handler))
             })
             .collect::<Result<Vec<_>, StackError>>()?;
+        let app = App::with_clients(clients.clone(), &config.app);
+        let sockets = Sockets::new(
+            app.clone(),
+            template,
+            Verifier::new(config.socket_auth),
+            config.socket_limits,
+        )?;
         Ok(Self {
-            app: App::with_clients(clients.clone(), &config.app),
+            app,
+            sockets,
             instances: Instances::new(clients.clone(), config.app.clone()),
             routes: Arc::new(routes),
             auth: config.auth,
@@ -75,12 +89,18 @@ impl Gateway {
         &self.app
     }
 
+    /// The WebSocket API's open connections.
+    pub fn sockets(&self) -> &Sockets {
+        &self.sockets
+    }
+
     pub fn router(self) -> Router {
         Router::new()
             .route("/_local/health", get(health))
             .route("/_local/sweep", axum::routing::post(sweep))
             // Only here: in production the document is published with the code, not served.
             .route("/openapi.json", get(openapi))
+            .merge(self.sockets.clone().router())
             .fallback(proxy)
             .with_state(self)
     }
@@ -252,7 +272,7 @@ impl Instances {
         );
         let clients = Clients {
             dynamo,
-            sqs: self.clients.sqs.clone(),
+            ..self.clients.clone()
         };
         App::with_clients(clients, &self.config)
     }

@@ -11,6 +11,7 @@ pub mod resources;
 pub mod round_trips;
 pub mod runtime_api;
 pub mod seed;
+pub mod sockets;
 pub mod stack;
 pub mod template;
 pub mod worker;

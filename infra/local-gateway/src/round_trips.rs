@@ -147,6 +147,14 @@ impl Recorder {
                     .interceptor(self.interceptor())
                     .build(),
             ),
+            sockets: clients.sockets.as_ref().map(|c| {
+                aws_sdk_apigatewaymanagement::Client::from_conf(
+                    c.config()
+                        .to_builder()
+                        .interceptor(self.interceptor())
+                        .build(),
+                )
+            }),
         }
     }
 

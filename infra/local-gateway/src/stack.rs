@@ -7,10 +7,12 @@ use crate::auth::Auth;
 use crate::gateway::{Gateway, GatewayConfig};
 use crate::pipe::{Pipe, PipeSettings};
 use crate::round_trips::{Background, Recorder};
+use crate::sockets::{Limits, Sockets};
 use crate::template::Template;
 use crate::{pipe, resources, seed, worker};
 use shared::App;
 use shared::app::Clients;
+use shared::auth::AuthConfig;
 use shared::config::Config;
 use shared::domain::Consumer;
 use std::collections::BTreeMap;
@@ -96,6 +98,10 @@ pub struct Options {
     /// Records the calls of the pipe, of `notify` and its pollers and of the sweeper, each
     /// apart: what a flow costs after its requests have answered.
     pub background_calls: Option<Background>,
+    /// What the WebSocket API's authorizer accepts; `auth`'s tokens when unset.
+    pub socket_auth: Option<AuthConfig>,
+    /// The WebSocket API's idle and lifetime limits (API Gateway's by default).
+    pub socket_limits: Limits,
 }
 
 impl Options {
@@ -123,6 +129,8 @@ impl Options {
             seed: false,
             round_trips: None,
             background_calls: None,
+            socket_auth: None,
+            socket_limits: Limits::default(),
         })
     }
 
@@ -173,6 +181,8 @@ pub struct LocalStack {
     pub created: bool,
     /// The local EventBridge Pipe, running in the background or not ([`Options::pipe`]).
     pub pipe: Pipe,
+    /// The WebSocket API's open connections, and the switch that breaks its Management API.
+    pub sockets: Sockets,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -207,8 +217,14 @@ impl LocalStack {
             seed,
             round_trips,
             background_calls,
+            socket_auth,
+            socket_limits,
         } = options;
-        let clients = Clients::local(&dynamodb_endpoint, &sqs_endpoint);
+        // The Management API is the gateway's own: its address is known once it listens.
+        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
+        let address = listener.local_addr()?;
+        let connections = format!("http://{address}");
+        let clients = Clients::local(&dynamodb_endpoint, &sqs_endpoint).with_sockets(&connections);
         if run_pipe && !stream {
             return Err(StackError::Setting(
                 "the pipe reads the table's stream: it cannot run without it".into(),
@@ -238,10 +254,11 @@ impl LocalStack {
             (None, None) => clients.clone(),
             (dynamo, sqs) => {
                 let local =
-                    Clients::local(&dynamodb_endpoint, sqs.as_deref().unwrap_or(&sqs_endpoint));
+                    Clients::local(&dynamodb_endpoint, sqs.as_deref().unwrap_or(&sqs_endpoint))
+                        .with_sockets(&connections);
                 Clients {
                     dynamo: dynamo.unwrap_or(local.dynamo),
-                    sqs: local.sqs,
+                    ..local
                 }
             }
         };
@@ -254,6 +271,8 @@ impl LocalStack {
             GatewayConfig {
                 app: config.clone(),
                 auth: auth.clone(),
+                socket_auth: socket_auth.unwrap_or_else(|| auth.socket_config()),
+                socket_limits,
             },
             &template,
         )?;
@@ -264,8 +283,7 @@ impl LocalStack {
                 .map_err(|e| StackError::Seed(e.to_string()))?;
         }
 
-        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
-        let address = listener.local_addr()?;
+        let sockets = gateway.sockets().clone();
         let router = gateway.router();
         let mut tasks = vec![tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, router).await {
@@ -321,6 +339,7 @@ impl LocalStack {
             auth,
             created,
             pipe,
+            sockets,
             tasks,
         })
     }

@@ -183,6 +183,18 @@ impl<A> Change<A> {
         self
     }
 
+    /// The same change answering `f` of its answer.
+    pub fn map_answer<B>(self, f: impl FnOnce(A) -> B) -> Change<B> {
+        Change {
+            writes: self.writes,
+            trail: self.trail,
+            audit: self.audit,
+            announce: self.announce,
+            extra: self.extra,
+            answer: f(self.answer),
+        }
+    }
+
     pub fn with_extra(mut self, write: Write) -> Self {
         self.extra = Some(write);
         self

@@ -4,6 +4,7 @@
 mod application;
 mod audit;
 mod change;
+mod connection;
 mod contract;
 mod delivery;
 mod idempotency;
@@ -18,6 +19,10 @@ mod validation;
 pub use application::{Application, ApplicationStatus, Bid};
 pub use audit::{AuditRecord, Entity, Step};
 pub use change::{Change, Cond, Item, Transition, Write, stamp_after};
+pub use connection::{
+    ClientMessage, Connection, ConnectionId, MAX_CONNECTIONS, SYNC_BATCH, ServerMessage,
+    SocketError, beyond_limit,
+};
 pub use contract::{Contract, ContractAction, ContractStatus};
 pub use delivery::{Consumer, Delivery};
 pub use idempotency::{

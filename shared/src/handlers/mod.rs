@@ -6,6 +6,7 @@ mod contracts;
 mod jobs;
 mod me;
 pub mod notify;
+pub mod sockets;
 pub mod sweep;
 
 pub use applications::{apply, hire, list_applications, withdraw_application};

@@ -28,11 +28,16 @@ pub fn event_of(message: &str) -> Result<OutboxEvent, NotifyError> {
 /// What is left of an event once its direct notifications are delivered: the fan-out of a
 /// closed job, or the rejection of an application that arrived after its job closed; then
 /// the acknowledgement, last, so that a failure anywhere before leaves the event due and
-/// the sweeper sends it again.
-async fn finish(app: &App, event: &OutboxEvent) -> Result<usize, NotifyError> {
+/// the sweeper sends it again. Answers the rejections it delivered, to be pushed.
+async fn finish(app: &App, event: &OutboxEvent) -> Result<Vec<Notification>, NotifyError> {
     let rejected = match event.closed_job() {
         Some((job_id, _)) => app.store.reject_pending(job_id, event).await?,
-        None => app.store.reject_if_late(event, crate::time::now()).await?,
+        None => app
+            .store
+            .reject_if_late(event, crate::time::now())
+            .await?
+            .into_iter()
+            .collect(),
     };
     app.store
         .acknowledge(event.event_id, Consumer::Notify, crate::time::now())
@@ -40,7 +45,7 @@ async fn finish(app: &App, event: &OutboxEvent) -> Result<usize, NotifyError> {
     tracing::info!(
         event_id = %event.event_id,
         event_type = event.type_name(),
-        rejected,
+        rejected = rejected.len(),
         "event applied"
     );
     Ok(rejected)
@@ -53,6 +58,10 @@ async fn finish(app: &App, event: &OutboxEvent) -> Result<usize, NotifyError> {
 /// race each other for their inbox's positions. Then each event's fan-out and
 /// acknowledgement run at once: a batch takes as long as its slowest fan-out, not the sum,
 /// which keeps a batch of big fan-outs inside the function's timeout.
+///
+/// Everything delivered is pushed to its recipient's live connections once its write has
+/// committed, beside the acknowledgements: a push that fails or hangs delays neither, and
+/// never fails a message (the inbox holds what it carried).
 pub async fn notify(app: App, batch: SqsEvent) -> SqsBatchResponse {
     let messages: Vec<(String, Result<OutboxEvent, NotifyError>)> = batch
         .records
@@ -74,16 +83,18 @@ pub async fn notify(app: App, batch: SqsEvent) -> SqsBatchResponse {
     let deliveries =
         futures::future::join_all(by_recipient.into_values().map(|(events, notifications)| {
             let app = &app;
-            let sent = notifications.len();
-            async move { (events, sent, app.store.deliver(notifications).await) }
+            async move { (events, app.store.deliver(notifications).await) }
         }))
         .await;
-    for (events, sent, delivered) in deliveries {
-        match delivered {
-            Ok(new) => {
-                tracing::info!(new, "notifications delivered");
-                metrics::count("NotificationsApplied", new);
-                metrics::count("DuplicatesSkipped", sent.saturating_sub(new));
+    let mut delivered = Vec::new();
+    for (events, outcome) in deliveries {
+        match outcome {
+            Ok(done) => {
+                tracing::info!(new = done.new.len(), "notifications delivered");
+                metrics::count("NotificationsApplied", done.new.len());
+                metrics::count("DuplicatesSkipped", done.again.len());
+                delivered.extend(done.new);
+                delivered.extend(done.again);
             }
             Err(e) => {
                 let e = NotifyError::from(e);
@@ -93,25 +104,35 @@ pub async fn notify(app: App, batch: SqsEvent) -> SqsBatchResponse {
             }
         }
     }
-    let finished = futures::future::join_all(messages.iter().enumerate().map(|(i, (_, event))| {
-        let app = &app;
-        let skip = failed.contains_key(&i);
-        async move {
-            match event {
-                Ok(event) if !skip => Some((i, finish(app, event).await)),
-                _ => None,
+    let finishing =
+        futures::future::join_all(messages.iter().enumerate().map(|(i, (_, event))| {
+            let app = &app;
+            let skip = failed.contains_key(&i);
+            async move {
+                match event {
+                    Ok(event) if !skip => Some((i, finish(app, event).await)),
+                    _ => None,
+                }
             }
-        }
-    }))
+        }));
+    let (finished, _) = futures::future::join(
+        finishing,
+        crate::sockets::push(&app.store, &app.sockets, &delivered),
+    )
     .await;
+    let mut rejections = Vec::new();
     for (i, outcome) in finished.into_iter().flatten() {
         match outcome {
-            Ok(rejected) => metrics::count("FanOutRejections", rejected),
+            Ok(rejected) => {
+                metrics::count("FanOutRejections", rejected.len());
+                rejections.extend(rejected);
+            }
             Err(e) => {
                 failed.insert(i, e);
             }
         }
     }
+    crate::sockets::push(&app.store, &app.sockets, &rejections).await;
     let mut response = SqsBatchResponse::default();
     for (i, (id, event)) in messages.into_iter().enumerate() {
         let error = match event {

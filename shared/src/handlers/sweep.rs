@@ -1,11 +1,11 @@
 //! `sweep`: the scheduled sweeper. Expires open jobs past `expires_at` and funded contracts
-//! past `release_deadline`, then re-sends outbox events still undispatched after the
-//! redrive delay. Every step reads the sparse due index (never a Scan), acts with
+//! past `release_deadline`, re-sends outbox events still undispatched after the redrive
+//! delay, then closes connections whose token expired. Every step reads the sparse due index (never a Scan), acts with
 //! conditional writes, and stops before the time budget runs out; the next run continues.
 
 use crate::App;
 use crate::domain::transitions::{ExpireContract, ExpireJob};
-use crate::domain::{Contract, Job};
+use crate::domain::{Connection, Contract, Job};
 use crate::metrics::{self, Unit};
 use crate::store::keys::{self, Due};
 use crate::store::{Committed, OutboxRow, PageKey, StoreError};
@@ -39,6 +39,8 @@ pub struct SweepReport {
     pub expired_contracts: usize,
     /// Outbox events this run claimed and sent again.
     pub redriven: usize,
+    /// Connections closed because their token expired.
+    pub closed_connections: usize,
     /// Due items someone else (a hire, a release, another sweeper) changed first.
     pub skipped: usize,
     /// Due items that could not be read or acted on; they stay due for the next run.
@@ -65,6 +67,7 @@ impl SweepReport {
         metrics::count("SweepExpiredJobs", self.expired_jobs);
         metrics::count("SweepExpiredContracts", self.expired_contracts);
         metrics::count("SweepRedriven", self.redriven);
+        metrics::count("SweepClosedConnections", self.closed_connections);
         // Zeros too: an alarm on a metric that is never written has no data to clear it.
         metrics::record("SweepParked", self.parked as f64, Unit::Count);
         metrics::record("SweepFailed", self.failed as f64, Unit::Count);
@@ -167,9 +170,23 @@ pub async fn sweep(
             report.oldest_due_secs.get_or_insert(0);
         }
     }
+    if finished {
+        let closed;
+        (finished, closed) = each_due(app, Due::Connection, now, budget, &mut report, |due| {
+            one_by_one(
+                due,
+                budget,
+                Due::Connection,
+                move |c: Connection| async move { close_expired(app, c).await },
+            )
+        })
+        .await;
+        report.closed_connections = closed;
+    }
     report.out_of_time = !finished;
     tracing::info!(
         expired_jobs = report.expired_jobs,
+        closed_connections = report.closed_connections,
         expired_contracts = report.expired_contracts,
         redriven = report.redriven,
         parked = report.parked,
@@ -283,6 +300,20 @@ where
         }
     }
     (true, done)
+}
+
+/// Closes a connection whose token expired (API Gateway runs its `$disconnect`, which
+/// deletes the item) and deletes the item itself, in case that `$disconnect` never comes.
+async fn close_expired(app: &App, connection: Connection) -> Result<bool, StoreError> {
+    tracing::info!(connection_id = %connection.connection_id, "closing a connection whose token expired");
+    app.sockets
+        .close(&connection.connection_id, app.store.deadline())
+        .await
+        .map_err(|e| StoreError::Failed(e.into()))?;
+    app.store
+        .disconnect(&connection.user_id, &connection.connection_id)
+        .await?;
+    Ok(true)
 }
 
 /// An expiry's outcome; what it announced reaches the queue through the table's stream. A

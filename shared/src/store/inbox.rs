@@ -5,7 +5,7 @@
 use super::keys;
 use super::ops::s;
 use super::{Page, PageKey, Store, StoreError};
-use crate::domain::transitions::{Deliver, Reject};
+use crate::domain::transitions::{Deliver, Delivered, Reject};
 use crate::domain::{
     Application, ApplicationStatus, EventId, EventKind, InboxHead, JobId, Notification,
     OutboxEvent, UserId,
@@ -16,10 +16,10 @@ const REJECT_CONCURRENCY: usize = 16;
 
 impl Store {
     /// Delivers `notifications`, all to one recipient, at the next positions of their inbox
-    /// in one write, leaving out any they already have. Returns how many were new.
-    pub async fn deliver(&self, notifications: Vec<Notification>) -> Result<usize, StoreError> {
+    /// in one write, leaving out any they already have; answers both, with their positions.
+    pub async fn deliver(&self, notifications: Vec<Notification>) -> Result<Delivered, StoreError> {
         let Some(first) = notifications.first() else {
-            return Ok(0);
+            return Ok(Delivered::default());
         };
         let head = self.inbox_head(&first.recipient_id).await?;
         Ok(self.run(Deliver::new(notifications, head)).await?.answer)
@@ -32,13 +32,13 @@ impl Store {
     /// Rejects every pending application of a closed job and notifies each applicant, one
     /// small transaction per application (no 100-item limit however many applied). An
     /// application no longer pending (already rejected by an earlier delivery, or withdrawn)
-    /// is skipped. Returns how many were rejected now.
+    /// is skipped. Returns the notifications of those rejected now, as delivered.
     pub async fn reject_pending(
         &self,
         job_id: JobId,
         event: &OutboxEvent,
-    ) -> Result<usize, StoreError> {
-        let mut rejected = 0;
+    ) -> Result<Vec<Notification>, StoreError> {
+        let mut rejected = Vec::new();
         let mut start: Option<PageKey> = None;
         loop {
             let query = self
@@ -55,15 +55,14 @@ impl Store {
             start = page.next;
             // Independent small transactions: a few at a time keeps thousands of applicants
             // well inside the consumer's timeout.
-            let outcomes: Vec<Result<bool, StoreError>> = futures::stream::iter(page.items)
-                .map(|application| async move { self.reject_one(application, event).await })
-                .buffer_unordered(REJECT_CONCURRENCY)
-                .collect()
-                .await;
+            let outcomes: Vec<Result<Option<Notification>, StoreError>> =
+                futures::stream::iter(page.items)
+                    .map(|application| async move { self.reject_one(application, event).await })
+                    .buffer_unordered(REJECT_CONCURRENCY)
+                    .collect()
+                    .await;
             for outcome in outcomes {
-                if outcome? {
-                    rejected += 1;
-                }
+                rejected.extend(outcome?);
             }
             if start.is_none() {
                 return Ok(rejected);
@@ -73,30 +72,31 @@ impl Store {
 
     /// Rejects the application `received` announced if its job is no longer open: it
     /// committed after the job left `open`, perhaps after the close's fan-out ran. One
-    /// strongly consistent read of the job and the application; 1 if it rejected it now.
+    /// strongly consistent read of the job and the application; the applicant's
+    /// notification if it rejected it now.
     pub async fn reject_if_late(
         &self,
         received: &OutboxEvent,
         now: crate::time::Timestamp,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<Option<Notification>, StoreError> {
         let EventKind::ApplicationReceived {
             job_id,
             application_id,
             ..
         } = &received.kind
         else {
-            return Ok(0);
+            return Ok(None);
         };
         let (Some(job), Some(application)) =
             self.job_and_application(*job_id, *application_id).await?
         else {
-            return Ok(0);
+            return Ok(None);
         };
         match received.late_closing(&job, now) {
             Some(closed) if application.status == ApplicationStatus::Pending => {
-                Ok(usize::from(self.reject_one(application, &closed).await?))
+                self.reject_one(application, &closed).await
             }
-            _ => Ok(0),
+            _ => Ok(None),
         }
     }
 
@@ -104,7 +104,7 @@ impl Store {
         &self,
         application: Application,
         closed: &OutboxEvent,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<Notification>, StoreError> {
         let head = self.inbox_head(&application.freelancer_id).await?;
         let reject = Reject {
             application,
@@ -112,9 +112,9 @@ impl Store {
             head,
         };
         match self.run(reject).await {
-            Ok(_) => Ok(true),
+            Ok(committed) => Ok(Some(committed.answer.1)),
             // No longer pending: rejected by an earlier delivery of this event, or withdrawn.
-            Err(StoreError::Rejected(_)) => Ok(false),
+            Err(StoreError::Rejected(_)) => Ok(None),
             Err(e) => Err(e),
         }
     }

@@ -1,8 +1,8 @@
 //! Every key and index attribute of the table, in one place.
 
 use crate::domain::{
-    Application, ApplicationId, Consumer, Contract, ContractId, ContractStatus, EventId,
-    IdempotencyKey, Item, Job, JobId, JobStatus, Notification, UserId,
+    Application, ApplicationId, Connection, ConnectionId, Consumer, Contract, ContractId,
+    ContractStatus, EventId, IdempotencyKey, Item, Job, JobId, JobStatus, Notification, UserId,
 };
 use crate::time::{self, Timestamp};
 use serde::Serialize;
@@ -32,6 +32,8 @@ pub enum Due {
     Contract,
     /// Undispatched outbox events by when they were written (or last claimed).
     Outbox,
+    /// Live connections by when their token expires.
+    Connection,
 }
 
 impl Due {
@@ -40,22 +42,29 @@ impl Due {
             Self::Job => "JOB",
             Self::Contract => "CONTRACT",
             Self::Outbox => "OUTBOX",
+            Self::Connection => "CONN",
         };
         format!("DUE#{kind}#{shard}")
     }
 
     /// The partition of an item's due key. Any would do, since the sweeper reads them all;
     /// the low bits of the id's last character, five random bits in a ULID, spread the
-    /// writes evenly.
+    /// writes evenly. Ids that are not ULIDs (API Gateway's connection ids, which often end
+    /// in `=`) are spread by a hash of the whole id instead.
     pub fn pk(self, id: impl std::fmt::Display) -> String {
         const CROCKFORD: &str = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-        let value = id
-            .to_string()
-            .chars()
-            .last()
-            .and_then(|c| CROCKFORD.find(c))
-            .unwrap_or_default();
-        self.partition(value as u8 % DUE_SHARDS)
+        let id = id.to_string();
+        let value = match self {
+            Self::Connection => id.bytes().fold(0usize, |h, b| {
+                h.wrapping_mul(31).wrapping_add(usize::from(b))
+            }),
+            _ => id
+                .chars()
+                .last()
+                .and_then(|c| CROCKFORD.find(c))
+                .unwrap_or_default(),
+        };
+        self.partition((value % usize::from(DUE_SHARDS)) as u8)
     }
 
     /// Every partition of this kind, starting at `first`: a sweep that runs out of time
@@ -103,6 +112,14 @@ pub fn outbox_sk(consumer: Consumer) -> String {
 }
 
 pub const OUTBOX_SK_PREFIX: &str = "OUTBOX#";
+
+/// A user's live connection, in their own item collection, so a push finds all of a
+/// recipient's connections with one Query.
+pub fn connection_sk(id: &ConnectionId) -> String {
+    format!("{CONNECTION_SK_PREFIX}{id}")
+}
+
+pub const CONNECTION_SK_PREFIX: &str = "CONN#";
 
 pub fn user_pk(user: &UserId) -> String {
     format!("USER#{user}")
@@ -168,7 +185,7 @@ pub fn by_creation(created_at: Timestamp, id: impl std::fmt::Display) -> String 
 }
 
 /// Index attributes an item carries besides `PK`/`SK`; absent ones keep the indexes sparse.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, PartialEq, Eq, Serialize)]
 pub struct IndexKeys {
     #[serde(rename = "GSI1PK", skip_serializing_if = "Option::is_none")]
     pub gsi1pk: Option<String>,
@@ -274,6 +291,15 @@ impl IndexKeys {
             gsi1sk: (!n.read).then(|| position.clone()),
             gsi2pk: Some(inbox(&n.recipient_id)),
             gsi2sk: Some(position),
+            ..Self::default()
+        }
+    }
+
+    /// A connection is due to be closed when its token expires.
+    pub fn for_connection(c: &Connection) -> Self {
+        Self {
+            duepk: Some(Due::Connection.pk(&c.connection_id)),
+            duesk: Some(due_at(c.expires_at, &c.connection_id)),
             ..Self::default()
         }
     }

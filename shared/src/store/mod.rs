@@ -5,6 +5,7 @@
 mod applications;
 mod audit;
 mod commit;
+mod connections;
 mod contracts;
 mod error;
 mod hire;

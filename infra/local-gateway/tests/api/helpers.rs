@@ -135,6 +135,8 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Options)) -> TestApp {
         queue_urls: Default::default(),
         redrive_delay: Config::DEFAULT_REDRIVE_DELAY,
         release_window: chrono::Duration::days(Config::DEFAULT_RELEASE_WINDOW_DAYS),
+        // The stack points the clients at its own `@connections`.
+        connections_endpoint: None,
     };
     let mut options = Options::new(
         dynamodb_endpoint(),

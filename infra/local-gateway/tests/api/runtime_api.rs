@@ -2,7 +2,7 @@
 //! sample event and takes its answer. This is what tests each `main.rs`.
 
 use crate::fixtures::{check_http, check_notify_sample_applied, job_with_application_ids, sample};
-use crate::helpers::{dynamodb_endpoint, spawn_app, sqs_endpoint};
+use crate::helpers::{TestApp, dynamodb_endpoint, spawn_app, sqs_endpoint};
 use local_gateway::runtime_api::{Emulator, Setting};
 use serde_json::{Value, json};
 use shared::domain::Consumer;
@@ -27,20 +27,20 @@ struct Invoked {
 }
 
 /// Runs `function`'s binary for one invocation of its sample event.
-async fn invoke(function: &str, table: &str, queue_url: &str) -> Invoked {
-    invoke_with(function, sample(function), table, queue_url).await
+async fn invoke(function: &str, app: &TestApp) -> Invoked {
+    invoke_with(function, sample(function), app).await
 }
 
 /// Runs `function`'s binary for one invocation of `event`.
-async fn invoke_with(function: &str, event: String, table: &str, queue_url: &str) -> Invoked {
+async fn invoke_with(function: &str, event: String, app: &TestApp) -> Invoked {
     let mut emulator = Emulator::start(event, false)
         .await
         .expect("the Runtime API emulator starts");
     let addr = emulator.address;
     let setting = Setting {
         function: function.to_owned(),
-        table: table.to_owned(),
-        queue_urls: [(Consumer::Notify, queue_url.to_owned())].into(),
+        table: app.table.clone(),
+        queue_urls: [(Consumer::Notify, app.queues.url.clone())].into(),
         dynamodb_endpoint: dynamodb_endpoint(),
         sqs_endpoint: sqs_endpoint(),
         extra: vec![
@@ -49,6 +49,13 @@ async fn invoke_with(function: &str, event: String, table: &str, queue_url: &str
                 "POWERTOOLS_METRICS_NAMESPACE".into(),
                 "MarketplaceTest".into(),
             ),
+            // The WebSocket functions' settings: the app's own Management API, and the
+            // production authorizer's (its issuer unreachable: the sample's token is
+            // refused before any key is needed).
+            ("CONNECTIONS_ENDPOINT".into(), app.address.clone()),
+            ("JWT_ALGORITHM".into(), "RS256".into()),
+            ("JWT_ISSUER".into(), "http://127.0.0.1:9".into()),
+            ("JWT_AUDIENCE".into(), "marketplace".into()),
         ],
     };
     let mut child = tokio::process::Command::new(binary(function))
@@ -131,7 +138,7 @@ async fn every_function_binary_answers_its_sample_through_the_runtime_api() {
         .unwrap();
     for function in functions {
         let app = spawn_app().await;
-        let Invoked { kind, body, stdout } = invoke(&function, &app.table, &app.queues.url).await;
+        let Invoked { kind, body, stdout } = invoke(&function, &app).await;
         assert_eq!(kind, "response", "{function} reported {kind}: {body}");
         let answer: Value =
             serde_json::from_str(&body).unwrap_or_else(|e| panic!("{function}: {e}: {body}"));
@@ -141,6 +148,22 @@ async fn every_function_binary_answers_its_sample_through_the_runtime_api() {
                 assert_eq!(answer["batchItemFailures"], serde_json::json!([]), "{body}");
                 check_notify_sample_applied(&app).await;
                 assert_eq!(line["NotificationsApplied"], 1.0, "{line}");
+            }
+            "ws-authorize" => {
+                let statement = &answer["policyDocument"]["Statement"][0];
+                assert_eq!(statement["Effect"], "Deny", "{body}");
+                assert_eq!(line["ConnectsDenied"], 1.0, "{line}");
+            }
+            socket if socket.starts_with("ws-") => {
+                assert_eq!(answer["statusCode"], 200, "{function}: {body}");
+                let sample: Value = serde_json::from_str(&sample(socket)).unwrap();
+                let context = &sample["requestContext"];
+                assert_eq!(
+                    (&line["request_id"], &line["route"]),
+                    (&context["requestId"], &context["routeKey"]),
+                    "{function}: {line}"
+                );
+                assert_eq!(line["Requests"], 1.0, "{function}: {line}");
             }
             "sweep" => {
                 assert_eq!(answer["expired_jobs"], 0, "{body}");
@@ -195,14 +218,8 @@ async fn the_hire_binary_counts_a_hire_won_and_a_hire_lost() {
     app.post("alice", &format!("/jobs/{cancelled}/cancel"), json!({}))
         .await
         .expect(200);
-    let hire = |job: &str, application: &str| {
-        invoke_with(
-            "hire",
-            hire_event(job, application),
-            &app.table,
-            &app.queues.url,
-        )
-    };
+    let hire =
+        |job: &str, application: &str| invoke_with("hire", hire_event(job, application), &app);
 
     let won = hire(&job_id, &ids[0]).await;
     let lost = hire(&job_id, &ids[1]).await;

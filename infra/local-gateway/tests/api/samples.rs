@@ -70,3 +70,30 @@ async fn the_sqs_and_schedule_samples_run_through_notify_and_sweep() {
         }
     );
 }
+
+#[tokio::test]
+async fn the_websocket_samples_run_through_the_authorizer_and_their_routes() {
+    use shared::handlers::sockets::{SOCKET_HANDLERS, SocketRequest, authorize};
+    let app = spawn_app().await;
+    let event = serde_json::from_str(&sample("ws-authorize")).unwrap();
+    let verifier = shared::auth::Verifier::new(app.auth.socket_config());
+    let answer = authorize(&verifier, event).await.unwrap();
+    let effect =
+        serde_json::to_value(&answer.policy_document.statement[0]).unwrap()["Effect"].clone();
+    assert_eq!(effect, "Deny", "the sample's token is no valid token");
+
+    for (function, handler) in SOCKET_HANDLERS {
+        let request: SocketRequest =
+            serde_json::from_str(&sample(function)).unwrap_or_else(|e| panic!("{function}: {e}"));
+        let answer = handler(app.app.clone(), request).await;
+        assert_eq!(answer.status_code, 200, "{function}");
+        // The connect sample records alice's connection and the disconnect sample, run
+        // next, removes it.
+        let recorded = app.connection_ids("alice").await;
+        match *function {
+            "ws-connect" => assert_eq!(recorded, ["ZeT2mdYfIAMCJ-g="]),
+            "ws-disconnect" => assert!(recorded.is_empty()),
+            _ => {}
+        }
+    }
+}

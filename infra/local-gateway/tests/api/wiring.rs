@@ -331,7 +331,6 @@ fn notify_sweep_and_the_socket_functions_can_manage_connections_and_the_http_fun
         vec![
             ("dynamodb:PutItem", &table),
             ("dynamodb:Query", &table),
-            ("dynamodb:DeleteItem", &table),
             (manage, &connections.1),
         ],
     );

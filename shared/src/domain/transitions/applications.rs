@@ -6,7 +6,7 @@ use crate::domain::audit::Step;
 use crate::domain::change::adopt;
 use crate::domain::{
     Application, ApplicationStatus, AuditRecord, Bid, Change, Cond, EventKind, InboxHead, Item,
-    Job, OutboxEvent, Rejection, Transition, UserId, Write, stamp_after,
+    Job, Notification, OutboxEvent, Rejection, Transition, UserId, Write, stamp_after,
 };
 use crate::time::Timestamp;
 
@@ -172,9 +172,10 @@ impl Reject {
 }
 
 impl Transition for Reject {
-    type Answer = Application;
+    /// The application rejected, and its applicant's notification as delivered.
+    type Answer = (Application, Notification);
 
-    fn change(&self, now: Timestamp) -> Result<Change<Application>, Rejection> {
+    fn change(&self, now: Timestamp) -> Result<Change<Self::Answer>, Rejection> {
         let application = &self.application;
         application.check_pending()?;
         let notification = self
@@ -183,17 +184,27 @@ impl Transition for Reject {
             .ok_or(Rejection::ApplicationNotPending(application.status))?;
         // After the change that caused it, so the trail reads the close before its rejections.
         let stamp = stamp_after(now, self.closed.created_at.max(application.updated_at));
-        let delivered = delivery(&[notification], self.head.as_ref());
-        Ok(delivered.into_iter().fold(
-            leave_pending(
-                application,
-                ApplicationStatus::Rejected,
-                "rejected",
-                &UserId::system(),
-                stamp,
-            ),
-            Change::write,
-        ))
+        let delivered = delivery(std::slice::from_ref(&notification), self.head.as_ref());
+        let at_position = delivered
+            .iter()
+            .find_map(|w| match &w.item {
+                Item::Notification(n) => Some(n.clone()),
+                _ => None,
+            })
+            .unwrap_or(notification);
+        Ok(delivered
+            .into_iter()
+            .fold(
+                leave_pending(
+                    application,
+                    ApplicationStatus::Rejected,
+                    "rejected",
+                    &UserId::system(),
+                    stamp,
+                ),
+                Change::write,
+            )
+            .map_answer(|rejected| (rejected, at_position)))
     }
 
     fn rebase(&mut self, index: usize, current: Item) -> Result<(), Rejection> {
@@ -356,7 +367,12 @@ mod tests {
         };
         // A clock behind the close still stamps the rejection after it.
         let change = change(&reject, t0() + ms(50));
-        assert_eq!(change.answer.updated_at, t0() + ms(101));
+        assert_eq!(change.answer.0.updated_at, t0() + ms(101));
+        assert_eq!(
+            (change.answer.1.position, &change.answer.1.recipient_id),
+            (1, &user("bob")),
+            "the notification as delivered, to be pushed"
+        );
         assert_eq!(change.audit[0].actor_id, UserId::system());
         assert_eq!(change.writes[1].when, [Cond::Absent], "the inbox's first");
         match &change.writes[2] {

@@ -35,14 +35,25 @@ pub(crate) fn delivery(notifications: &[Notification], head: Option<&InboxHead>)
 }
 
 /// `notify`'s delivery of one recipient's notifications, in one write: each at the next
-/// position of their inbox. Answers how many were new: a redelivered event finds its
-/// notification there, is left out, and the rest are delivered.
+/// position of their inbox. A redelivered event finds its notification there, is left out,
+/// and the rest are delivered.
 #[derive(Debug, Clone)]
 pub struct Deliver {
     /// Not yet found delivered; all to one recipient.
     pending: Vec<Notification>,
+    /// Found delivered before, as they are in the inbox.
+    found: Vec<Notification>,
     /// The recipient's inbox head as read.
     head: Option<InboxHead>,
+}
+
+/// What a delivery put in the inbox, each notification with its position.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Delivered {
+    pub new: Vec<Notification>,
+    /// Delivered by an earlier delivery of their events: pushed again, since that one may
+    /// have stopped before its push.
+    pub again: Vec<Notification>,
 }
 
 impl Deliver {
@@ -50,16 +61,27 @@ impl Deliver {
     pub fn new(notifications: Vec<Notification>, head: Option<InboxHead>) -> Self {
         Self {
             pending: notifications,
+            found: Vec::new(),
             head,
         }
     }
 }
 
 impl Transition for Deliver {
-    type Answer = usize;
+    type Answer = Delivered;
 
-    fn change(&self, _now: Timestamp) -> Result<Change<usize>, Rejection> {
+    fn change(&self, _now: Timestamp) -> Result<Change<Delivered>, Rejection> {
         let writes = delivery(&self.pending, self.head.as_ref());
+        let delivered = Delivered {
+            new: writes
+                .iter()
+                .filter_map(|w| match &w.item {
+                    Item::Notification(n) => Some(n.clone()),
+                    _ => None,
+                })
+                .collect(),
+            again: self.found.clone(),
+        };
         // No audit records: the trail's job does not matter.
         let trail = self
             .pending
@@ -67,7 +89,7 @@ impl Transition for Deliver {
             .map_or_else(JobId::generate, |n| n.job_id);
         Ok(writes
             .into_iter()
-            .fold(Change::new(trail, self.pending.len()), Change::write))
+            .fold(Change::new(trail, delivered), Change::write))
     }
 
     fn rebase(&mut self, index: usize, current: Item) -> Result<(), Rejection> {
@@ -86,6 +108,9 @@ impl Transition for Deliver {
             i => {
                 if i - 1 < self.pending.len() {
                     self.pending.remove(i - 1);
+                    if let Item::Notification(n) = current {
+                        self.found.push(n);
+                    }
                 }
             }
         }
@@ -158,7 +183,15 @@ mod tests {
     #[test]
     fn a_recipients_notifications_take_the_next_positions_in_one_write_once_each() {
         let first = change(&Deliver::new(vec![notification()], None), t0());
-        assert_eq!(first.answer, 1);
+        assert_eq!(
+            first
+                .answer
+                .new
+                .iter()
+                .map(|n| n.position)
+                .collect::<Vec<_>>(),
+            [1]
+        );
         assert_eq!(
             first.writes[0],
             Write::replacing(
@@ -199,14 +232,20 @@ mod tests {
             .unwrap();
         assert_eq!(change(&later, t0()).writes[0].when, [Cond::Delivered(8)]);
         assert_eq!(positions(&change(&later, t0())), [9, 10, 11]);
-        // The second was delivered before: the other two take the next positions.
-        later.rebase(2, Item::Notification(notification())).unwrap();
+        // The second was delivered before: the other two take the next positions, and the
+        // answer names it as it is in the inbox, to be pushed again.
+        let mut before = notification();
+        before.position = 4;
+        later.rebase(2, Item::Notification(before.clone())).unwrap();
         let rest = change(&later, t0());
-        assert_eq!((rest.answer, positions(&rest)), (2, vec![9, 10]));
+        assert_eq!(positions(&rest), [9, 10]);
+        assert_eq!(rest.answer.new.len(), 2);
+        assert_eq!(rest.answer.again, [before.clone()]);
         later.rebase(1, Item::Notification(notification())).unwrap();
         later.rebase(1, Item::Notification(notification())).unwrap();
         let none = change(&later, t0());
-        assert!(none.is_empty() && none.answer == 0);
+        assert!(none.is_empty() && none.answer.new.is_empty());
+        assert_eq!(none.answer.again.len(), 3);
     }
 
     #[test]

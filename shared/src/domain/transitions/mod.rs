@@ -11,7 +11,7 @@ mod jobs;
 pub use applications::{Apply, Reject, Withdraw};
 pub use contracts::{ChangeContract, ExpireContract};
 pub use hire::{Hire, Hired};
-pub use inbox::{Deliver, MarkRead};
+pub use inbox::{Deliver, Delivered, MarkRead};
 pub use jobs::{CancelJob, CreateJob, ExpireJob};
 
 #[cfg(test)]

@@ -163,6 +163,27 @@ async fn every_break_of_the_indexes_and_every_unreadable_item_is_caught() {
     )
     .await;
 
+    let connection = shared::domain::Connection::open(
+        UserId::parse("bob").unwrap(),
+        shared::domain::ConnectionId::parse("ZeT2mdYfIAMCJ-g=").unwrap(),
+        time::now(),
+        time::now() + chrono::Duration::hours(1),
+    );
+    let mut item: crate::helpers::Item = serde_dynamo::to_item(keys::Row {
+        pk: keys::user_pk(&connection.user_id),
+        sk: keys::connection_sk(&connection.connection_id),
+        index: keys::IndexKeys::for_connection(&connection),
+        body: &connection,
+    })
+    .unwrap();
+    item.insert("expires_ttl".into(), number(1));
+    f.put(item).await;
+    f.caught(
+        "a connection TTL would delete at another time than it expires",
+        &[(Unreadable, "pk", "USER#bob")],
+    )
+    .await;
+
     let mut item = crate::helpers::Item::new();
     item.insert("PK".into(), text("STRAY#1"));
     item.insert("SK".into(), text("STRAY"));
