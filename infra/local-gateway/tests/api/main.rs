@@ -12,6 +12,7 @@ mod hire;
 mod idempotency;
 mod invariants;
 mod jobs;
+mod jwks;
 mod late;
 mod live;
 mod metrics;

@@ -454,3 +454,73 @@ async fn no_token_reaches_a_log_line_whether_it_connects_or_not() {
         assert!(!lines.contains(signature), "a token was logged");
     }
 }
+
+/// A stack whose authorizer is configured as production's: RS256 against `issuer`'s keys.
+async fn with_production_authorizer(issuer: &str) -> TestApp {
+    let env = [
+        ("JWT_ALGORITHM", "RS256"),
+        ("JWT_ISSUER", issuer),
+        ("JWT_AUDIENCE", crate::jwks::AUDIENCE),
+    ];
+    let config = shared::auth::AuthConfig::from_lookup(|name| {
+        env.iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| (*v).to_owned())
+    })
+    .expect("production's settings");
+    spawn_app_with(|o| o.socket_auth = Some(config)).await
+}
+
+#[tokio::test]
+async fn the_production_authorizer_takes_rs256_tokens_of_the_issuers_keys_and_nothing_else() {
+    use crate::jwks::{Signer, TestIssuer};
+    let idp = TestIssuer::serve().await;
+    let app = with_production_authorizer(&idp.issuer).await;
+    let mut bob = app
+        .connect_with(&format!("token={}", idp.mint("bob", 600)))
+        .await
+        .expect("an RS256 token of the issuer's key connects");
+    bob.send(json!({"action": "ping"})).await;
+    assert_eq!(bob.message().await["type"], "pong");
+
+    let local = local_gateway::auth::DEFAULT_SECRET.to_owned();
+    let refused = [
+        (
+            "HS256 with the local secret",
+            idp.token("bob").signer(Signer::Hs256(local)).mint(),
+        ),
+        ("alg none", idp.token("bob").signer(Signer::None).mint()),
+        (
+            "a foreign key",
+            idp.token("bob").signer(Signer::Foreign).mint(),
+        ),
+        (
+            "a kid not published",
+            idp.token("bob").kid(Some("elsewhere")).mint(),
+        ),
+        (
+            "wrong audience",
+            idp.token("bob").audience("another-api").mint(),
+        ),
+        ("expired", idp.token("bob").expires_in(-5).mint()),
+        ("not yet valid", idp.token("bob").not_before_in(300).mint()),
+    ];
+    for (what, token) in refused {
+        let status = app.connect_with(&format!("token={token}")).await.err();
+        assert!(matches!(status, Some(401 | 403)), "{what}: {status:?}");
+    }
+    assert_eq!(
+        app.connection_ids("bob").await.len(),
+        1,
+        "only the good one"
+    );
+
+    // Keys that cannot be fetched refuse every connect: fail closed.
+    let unreachable = with_production_authorizer("http://127.0.0.1:9").await;
+    let status = unreachable
+        .connect_with(&format!("token={}", idp.mint("bob", 600)))
+        .await
+        .err();
+    assert_eq!(status, Some(500));
+    assert!(unreachable.connection_ids("bob").await.is_empty());
+}
