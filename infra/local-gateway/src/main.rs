@@ -62,6 +62,9 @@ async fn serve() -> Result<(), BoxError> {
             queue.url, queue.max_receive_count,
         );
     }
+    println!(
+        "Live notifications: ws://{addr}/ws?token=<token> (send {{\"action\": \"sync\", \"after\": null}})"
+    );
     println!("Sweep every {}s", sweep_every.as_secs());
     for user in seed::DEMO_USERS {
         println!(
