@@ -89,6 +89,7 @@ impl Default for Limits {
 const CONNECT: &str = "$connect";
 const DISCONNECT: &str = "$disconnect";
 const DEFAULT: &str = "$default";
+const TOKEN_SOURCE: &str = "route.request.querystring.token";
 
 impl Sockets {
     /// The template's WebSocket routes, each to its function's handler; a route without a
@@ -114,6 +115,14 @@ impl Sockets {
                 Ok((route.route_key, handler))
             })
             .collect::<Result<HashMap<_, _>, StackError>>()?;
+        // What this gateway plays: the token in the query string, checked on `$connect`.
+        let authorizer = template.socket_authorizer()?;
+        if authorizer.identity_source != [TOKEN_SOURCE] || authorizer.route_keys != [CONNECT] {
+            return Err(StackError::Setting(format!(
+                "the local gateway authorizes $connect by {TOKEN_SOURCE} only, not {:?} on {:?}",
+                authorizer.identity_source, authorizer.route_keys
+            )));
+        }
         for key in [CONNECT, DISCONNECT, DEFAULT] {
             if !routes.contains_key(key) {
                 return Err(StackError::Setting(format!(

@@ -32,6 +32,26 @@ fn every_route_has_a_handler_and_every_handler_a_route() {
     assert_eq!(routed, handled);
 }
 
+#[test]
+fn every_socket_route_has_a_handler_and_every_handler_a_route() {
+    let template = Template::load_default().unwrap();
+    let routed: BTreeSet<String> = template
+        .socket_routes()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.function)
+        .collect();
+    let handled: BTreeSet<String> = shared::handlers::sockets::SOCKET_HANDLERS
+        .iter()
+        .map(|(n, _)| (*n).to_owned())
+        .collect();
+    assert_eq!(routed, handled);
+    // The local gateway runs the same authorizer function's check on the same route.
+    let authorizer = template.socket_authorizer().unwrap();
+    assert_eq!(authorizer.function, "ws-authorize");
+    assert_eq!(authorizer.route_keys, ["$connect"]);
+}
+
 /// The table's stream announces every change: no HTTP function may send to SQS, nor is it
 /// told where the queue is. The sweeper is the one function that sends.
 #[test]
