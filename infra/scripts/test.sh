@@ -92,6 +92,14 @@ start_gateway test-walkthrough
 API="http://127.0.0.1:$gateway_port" infra/scripts/walkthrough.sh
 stop_gateway
 
+# The console in a real browser (Debian's chromium through playwright-core): bob's page shows
+# a hire live, and after a dropped socket reconnects and shows the one it missed once.
+step "the console in headless chromium"
+infra/scripts/chromium.sh
+start_gateway test-console
+API="http://127.0.0.1:$gateway_port" node infra/scripts/console-test.mjs
+stop_gateway
+
 # Every table the suite wrote (`test-<ulid>`, one per test app) must hold the invariants.
 # Tests that write states the API cannot make delete their tables. The delays are an hour:
 # tests leave events undispatched and closed jobs not yet fanned out on purpose (notify is

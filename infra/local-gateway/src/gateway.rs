@@ -98,11 +98,37 @@ impl Gateway {
         Router::new()
             .route("/_local/health", get(health))
             .route("/_local/sweep", axum::routing::post(sweep))
+            .route("/_local/console", get(console))
+            .route("/_local/token", axum::routing::post(token))
             // Only here: in production the document is published with the code, not served.
             .route("/openapi.json", get(openapi))
             .merge(self.sockets.clone().router())
             .fallback(proxy)
             .with_state(self)
+    }
+}
+
+/// The console page: one file, compiled in.
+async fn console() -> AxumResponse {
+    axum::response::Html(include_str!("console.html")).into_response()
+}
+
+/// `POST /_local/token {"user": …}`: a local token for anyone, as `make token` prints, so the
+/// console can act as a demo user. Local only: production has an identity provider.
+async fn token(State(gw): State<Gateway>, axum::Json(body): axum::Json<Value>) -> AxumResponse {
+    match body["user"]
+        .as_str()
+        .and_then(shared::domain::UserId::parse)
+    {
+        Some(user) => axum::Json(json!({
+            "token": gw.auth.mint(user.as_str(), chrono::Duration::hours(24)),
+        }))
+        .into_response(),
+        None => (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"message": "user must be 1-128 characters without #"})),
+        )
+            .into_response(),
     }
 }
 

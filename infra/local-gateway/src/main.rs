@@ -62,6 +62,7 @@ async fn serve() -> Result<(), BoxError> {
             queue.url, queue.max_receive_count,
         );
     }
+    println!("Console: http://{addr}/_local/console");
     println!(
         "Live notifications: ws://{addr}/ws?token=<token> (send {{\"action\": \"sync\", \"after\": null}})"
     );
