@@ -1,6 +1,7 @@
 //! The table as read: every item sorted into its kind and parsed as the project's own type,
 //! its keys checked against the key builders that wrote them.
 
+use crate::kind::Kind;
 use crate::report::{Check, Violation};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Deserialize;
@@ -13,41 +14,6 @@ use shared::store::keys::{self, IndexKeys};
 use std::collections::{BTreeMap, HashMap};
 
 pub type Item = HashMap<String, AttributeValue>;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Kind {
-    Job,
-    Application,
-    Guard,
-    AuditRecord,
-    Contract,
-    ContractLink,
-    Notification,
-    InboxHead,
-    Outbox,
-    IdempotencyRecord,
-    Connection,
-    Unknown,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Job => "job",
-            Self::Application => "application",
-            Self::Guard => "applicant guard",
-            Self::AuditRecord => "audit record",
-            Self::Contract => "contract",
-            Self::ContractLink => "contract link",
-            Self::Notification => "notification",
-            Self::InboxHead => "inbox head",
-            Self::Outbox => "outbox event",
-            Self::IdempotencyRecord => "idempotency record",
-            Self::Connection => "connection",
-            Self::Unknown => "unknown",
-        }
-    }
-}
 
 /// A parsed item with the index attributes it carries.
 #[derive(Debug)]

@@ -4,10 +4,12 @@
 
 pub mod checks;
 pub mod items;
+pub mod kind;
 pub mod reader;
 pub mod report;
 
-pub use items::{Item, Kind};
+pub use items::Item;
+pub use kind::Kind;
 pub use reader::{dynamo_client, list_tables, read_table};
 pub use report::{Check, Report, Violation};
 

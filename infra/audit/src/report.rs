@@ -1,7 +1,7 @@
 //! What an audit found: items read per kind and every violation with the ids involved.
 //! Ids and keys only: titles, descriptions and messages are personal and never printed.
 
-use crate::items::Kind;
+use crate::kind::Kind;
 use std::collections::BTreeMap;
 use std::fmt;
 
