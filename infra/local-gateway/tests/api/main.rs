@@ -5,6 +5,7 @@ mod bus;
 mod conflicts;
 mod contract;
 mod contracts;
+mod deadlines;
 mod edge;
 mod fixtures;
 mod helpers;
