@@ -248,8 +248,9 @@ pub async fn serve_authorizer() -> Result<(), lambda_runtime::Error> {
 
 /// The whole `main` of the scheduled sweeper: its time budget is the invocation's deadline.
 pub async fn serve_sweep() -> Result<(), lambda_runtime::Error> {
-    serve_events(|app, _: serde_json::Value, deadline: Deadline| async move {
-        crate::handlers::sweep(&app, crate::time::now(), deadline.instant())
+    use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+    serve_events(|app, tick: EventBridgeEvent, deadline: Deadline| async move {
+        crate::handlers::sweep::scheduled(&app, tick, deadline.instant())
             .await
             .map_err(|e| lambda_runtime::Error::from(error_chain(&e)))
     })

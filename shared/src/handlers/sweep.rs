@@ -90,6 +90,22 @@ impl Budget {
     }
 }
 
+/// One run of the schedule: `tick` is the event EventBridge sent. The sweep runs at the
+/// time it starts, not the tick's: a tick delivered late (EventBridge retries one for up
+/// to a minute) must not expire less than is due now.
+pub async fn scheduled(
+    app: &App,
+    tick: aws_lambda_events::event::eventbridge::EventBridgeEvent,
+    deadline: Instant,
+) -> Result<SweepReport, StoreError> {
+    tracing::info!(
+        tick = tick.id.as_deref().unwrap_or_default(),
+        fired_at = tick.time.map(time::format).unwrap_or_default(),
+        "scheduled sweep"
+    );
+    sweep(app, time::now(), deadline).await
+}
+
 pub async fn sweep(
     app: &App,
     now: Timestamp,

@@ -57,10 +57,13 @@ async fn the_sqs_and_schedule_samples_run_through_notify_and_sweep() {
     assert!(response.batch_item_failures.is_empty());
     check_notify_sample_applied(&app).await;
 
-    let scheduled: aws_lambda_events::event::eventbridge::EventBridgeEvent =
+    let tick: aws_lambda_events::event::eventbridge::EventBridgeEvent =
         serde_json::from_str(&sample("sweep")).unwrap();
-    assert_eq!(scheduled.detail_type, "Scheduled Event");
-    let report = app.sweep_at(shared::time::now()).await;
+    assert_eq!(tick.detail_type, "Scheduled Event");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(50);
+    let report = shared::handlers::sweep::scheduled(&app.app, tick, deadline)
+        .await
+        .unwrap();
     // Nothing to do, and it read the whole outbox index: nothing is overdue.
     assert_eq!(
         report,
