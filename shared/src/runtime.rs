@@ -57,7 +57,7 @@ where
                 if status >= 500 {
                     tracing::error!(status, error = %error_chain(&error), "failed");
                 } else {
-                    tracing::info!(status, code = error.problem().1, "refused");
+                    tracing::info!(status, code = error.problem().code, "refused");
                 }
                 response
             }
@@ -249,10 +249,12 @@ pub async fn serve_authorizer() -> Result<(), lambda_runtime::Error> {
 /// The whole `main` of the scheduled sweeper: its time budget is the invocation's deadline.
 pub async fn serve_sweep() -> Result<(), lambda_runtime::Error> {
     use aws_lambda_events::event::eventbridge::EventBridgeEvent;
-    serve_events(|app, tick: EventBridgeEvent, deadline: Deadline| async move {
-        crate::handlers::sweep::scheduled(&app, tick, deadline.instant())
-            .await
-            .map_err(|e| lambda_runtime::Error::from(error_chain(&e)))
-    })
+    serve_events(
+        |app, tick: EventBridgeEvent, deadline: Deadline| async move {
+            crate::handlers::sweep::scheduled(&app, tick, deadline.instant())
+                .await
+                .map_err(|e| lambda_runtime::Error::from(error_chain(&e)))
+        },
+    )
     .await
 }

@@ -96,7 +96,7 @@ pub struct Write {
     pub item: Item,
     pub when: Vec<Cond>,
     /// Only the condition, on the item as it is: nothing is written.
-    pub check_only: bool,
+    pub condition_only: bool,
 }
 
 impl Write {
@@ -108,7 +108,7 @@ impl Write {
         Self {
             item,
             when,
-            check_only: false,
+            condition_only: false,
         }
     }
 
@@ -117,7 +117,7 @@ impl Write {
         Self {
             item,
             when,
-            check_only: true,
+            condition_only: true,
         }
     }
 }
@@ -132,10 +132,10 @@ pub struct Change<A> {
     pub trail: Option<JobId>,
     pub audit: Vec<AuditRecord>,
     pub announce: Vec<OutboxEvent>,
-    /// One more item written with the change (the idempotency record of the request that
-    /// asked for it). Its condition failing ends the run: the store hands the item back as
-    /// it is, and no rebase can change what it answers.
-    pub extra: Option<Write>,
+    /// The record of the request that asked for the change, when it was sent with an
+    /// `Idempotency-Key`, written with it. Its condition failing ends the run: the store
+    /// hands the record back as it is, and no rebase can change what it answers.
+    pub idempotency_record: Option<Write>,
     /// What the caller is answered once the change is committed.
     pub answer: A,
 }
@@ -155,7 +155,7 @@ impl<A> Change<A> {
             trail: None,
             audit: Vec::new(),
             announce: Vec::new(),
-            extra: None,
+            idempotency_record: None,
             answer,
         }
     }
@@ -165,7 +165,7 @@ impl<A> Change<A> {
         self.writes.is_empty()
             && self.audit.is_empty()
             && self.announce.is_empty()
-            && self.extra.is_none()
+            && self.idempotency_record.is_none()
     }
 
     pub fn write(mut self, write: Write) -> Self {
@@ -190,13 +190,13 @@ impl<A> Change<A> {
             trail: self.trail,
             audit: self.audit,
             announce: self.announce,
-            extra: self.extra,
+            idempotency_record: self.idempotency_record,
             answer: f(self.answer),
         }
     }
 
-    pub fn with_extra(mut self, write: Write) -> Self {
-        self.extra = Some(write);
+    pub fn with_idempotency_record(mut self, write: Write) -> Self {
+        self.idempotency_record = Some(write);
         self
     }
 }

@@ -148,7 +148,7 @@ where
             return Ok(change);
         }
         let record = self.request.record((self.render)(&change.answer), now);
-        Ok(change.with_extra(KeyedRequest::write(record, now)))
+        Ok(change.with_idempotency_record(KeyedRequest::write(record, now)))
     }
 
     fn rebase(&mut self, index: usize, current: Item) -> Result<(), Rejection> {
@@ -168,7 +168,8 @@ impl Transition for KeepRefusal {
     type Answer = ();
 
     fn change(&self, now: Timestamp) -> Result<Change<()>, Rejection> {
-        Ok(Change::untracked(()).with_extra(KeyedRequest::write(self.record.clone(), now)))
+        Ok(Change::untracked(())
+            .with_idempotency_record(KeyedRequest::write(self.record.clone(), now)))
     }
 
     /// Never asked: a failed condition on the record ends the run with the record found.
@@ -235,10 +236,12 @@ mod tests {
             },
         };
         let change = keyed.change(now).unwrap();
-        let extra = change.extra.expect("the record rides in the change");
-        assert_eq!(extra.when, vec![Cond::AbsentOrExpired(now)]);
-        let Item::IdempotencyRecord(record) = extra.item else {
-            panic!("not a record: {:?}", extra.item)
+        let record_write = change
+            .idempotency_record
+            .expect("the record rides in the change");
+        assert_eq!(record_write.when, vec![Cond::AbsentOrExpired(now)]);
+        let Item::IdempotencyRecord(record) = record_write.item else {
+            panic!("not a record: {:?}", record_write.item)
         };
         assert_eq!(record.answer.status, 201);
         assert_eq!(
@@ -260,6 +263,9 @@ mod tests {
         assert!(!change.is_empty(), "a change that writes the record");
         assert!(change.writes.is_empty() && change.audit.is_empty() && change.announce.is_empty());
         assert_eq!(change.trail, None);
-        assert_eq!(change.extra, Some(KeyedRequest::write(record, now)));
+        assert_eq!(
+            change.idempotency_record,
+            Some(KeyedRequest::write(record, now))
+        );
     }
 }

@@ -3,6 +3,39 @@ use crate::store::StoreError;
 use http::StatusCode;
 use serde_json::{Value, json};
 
+/// An RFC 9457 problem: what [`ApiError::problem`] maps each error to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub status: StatusCode,
+    /// Stable, for clients to branch on.
+    pub code: &'static str,
+    pub title: &'static str,
+    pub detail: String,
+    /// More members of the document (`errors`, `current_status`), or `Null`.
+    pub members: Value,
+}
+
+impl Problem {
+    fn new(
+        status: StatusCode,
+        code: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            code,
+            title,
+            detail: detail.into(),
+            members: Value::Null,
+        }
+    }
+
+    fn with(self, members: Value) -> Self {
+        Self { members, ..self }
+    }
+}
+
 /// Every way a request can fail, mapped to its RFC 9457 problem in [`ApiError::problem`]
 /// and nowhere else.
 #[derive(Debug, thiserror::Error)]
@@ -94,27 +127,24 @@ impl ApiError {
         )
     }
 
-    /// Status, stable code, title, detail and any extra members of the problem.
-    pub fn problem(&self) -> (StatusCode, &'static str, &'static str, String, Value) {
+    /// The problem document this error answers with.
+    pub fn problem(&self) -> Problem {
         use Rejection::*;
         use StatusCode as S;
-        let none = Value::Null;
         match self {
-            Self::Unauthenticated => (
+            Self::Unauthenticated => Problem::new(
                 S::UNAUTHORIZED,
                 "UNAUTHENTICATED",
                 "Authentication required",
-                "A valid bearer token is required.".into(),
-                none,
+                "A valid bearer token is required.",
             ),
-            Self::MalformedJson(why) => (
+            Self::MalformedJson(why) => Problem::new(
                 S::BAD_REQUEST,
                 "MALFORMED_JSON",
                 "Malformed JSON",
                 format!("The request body is not a JSON object: {why}"),
-                none,
             ),
-            Self::PayloadTooLarge => (
+            Self::PayloadTooLarge => Problem::new(
                 S::PAYLOAD_TOO_LARGE,
                 "PAYLOAD_TOO_LARGE",
                 "Payload too large",
@@ -122,149 +152,131 @@ impl ApiError {
                     "The request body exceeds {} bytes.",
                     super::request::MAX_BODY_BYTES
                 ),
-                none,
             ),
-            Self::UnsupportedMediaType => (
+            Self::UnsupportedMediaType => Problem::new(
                 S::UNSUPPORTED_MEDIA_TYPE,
                 "UNSUPPORTED_MEDIA_TYPE",
                 "Unsupported media type",
-                "A request body must be JSON, declared as Content-Type: application/json.".into(),
-                none,
+                "A request body must be JSON, declared as Content-Type: application/json.",
             ),
-            Self::Validation(errors) => (
+            Self::Validation(errors) => Problem::new(
                 S::BAD_REQUEST,
                 "VALIDATION_FAILED",
                 "Validation failed",
                 format!("{} field(s) are invalid.", errors.len()),
-                json!({ "errors": errors }),
-            ),
-            Self::InvalidCursor => (
+            )
+            .with(json!({ "errors": errors })),
+            Self::InvalidCursor => Problem::new(
                 S::BAD_REQUEST,
                 "INVALID_CURSOR",
                 "Invalid cursor",
-                "The cursor is not one this listing issued.".into(),
-                none,
+                "The cursor is not one this listing issued.",
             ),
-            Self::JobNotFound => (
+            Self::JobNotFound => Problem::new(
                 S::NOT_FOUND,
                 "JOB_NOT_FOUND",
                 "Job not found",
-                "No job has this id.".into(),
-                none,
+                "No job has this id.",
             ),
-            Self::ApplicationNotFound => (
+            Self::ApplicationNotFound => Problem::new(
                 S::NOT_FOUND,
                 "APPLICATION_NOT_FOUND",
                 "Application not found",
-                "This job has no application with this id.".into(),
-                none,
+                "This job has no application with this id.",
             ),
-            Self::NotificationNotFound => (
+            Self::NotificationNotFound => Problem::new(
                 S::NOT_FOUND,
                 "NOTIFICATION_NOT_FOUND",
                 "Notification not found",
-                "You have no notification with this id.".into(),
-                none,
+                "You have no notification with this id.",
             ),
-            Self::ContractNotFound => (
+            Self::ContractNotFound => Problem::new(
                 S::NOT_FOUND,
                 "CONTRACT_NOT_FOUND",
                 "Contract not found",
-                "You are party to no contract with this id.".into(),
-                none,
+                "You are party to no contract with this id.",
             ),
-            Self::Rejected(NotContractOwner) => (
+            Self::Rejected(NotContractOwner) => Problem::new(
                 S::FORBIDDEN,
                 "NOT_CONTRACT_OWNER",
                 "Not the contract's owner",
-                "Only the owner who hired may fund, release or refund.".into(),
-                none,
+                "Only the owner who hired may fund, release or refund.",
             ),
-            Self::Rejected(NotJobParty) => (
+            Self::Rejected(NotJobParty) => Problem::new(
                 S::FORBIDDEN,
                 "NOT_JOB_PARTY",
                 "Not a party to the job",
-                "Only the job's owner and its hired freelancers may see this.".into(),
-                none,
+                "Only the job's owner and its hired freelancers may see this.",
             ),
-            Self::Rejected(InvalidTransition(status)) => (
+            Self::Rejected(InvalidTransition(status)) => Problem::new(
                 S::CONFLICT,
                 "INVALID_TRANSITION",
                 "Invalid transition",
                 format!("The contract is {}.", status.as_str()),
-                json!({ "current_status": status }),
-            ),
-            Self::Rejected(NotJobOwner) => (
+            )
+            .with(json!({ "current_status": status })),
+            Self::Rejected(NotJobOwner) => Problem::new(
                 S::FORBIDDEN,
                 "NOT_JOB_OWNER",
                 "Not the job's owner",
-                "Only the job's owner may do this.".into(),
-                none,
+                "Only the job's owner may do this.",
             ),
-            Self::Rejected(CannotApplyToOwnJob) => (
+            Self::Rejected(CannotApplyToOwnJob) => Problem::new(
                 S::FORBIDDEN,
                 "CANNOT_APPLY_TO_OWN_JOB",
                 "Cannot apply to own job",
-                "An owner cannot apply to their own job.".into(),
-                none,
+                "An owner cannot apply to their own job.",
             ),
-            Self::Rejected(NotApplicant) => (
+            Self::Rejected(NotApplicant) => Problem::new(
                 S::FORBIDDEN,
                 "NOT_APPLICANT",
                 "Not the applicant",
-                "Only the applicant may withdraw this application.".into(),
-                none,
+                "Only the applicant may withdraw this application.",
             ),
-            Self::Rejected(AlreadyApplied) => (
+            Self::Rejected(AlreadyApplied) => Problem::new(
                 S::CONFLICT,
                 "ALREADY_APPLIED",
                 "Already applied",
-                "You have already applied to this job.".into(),
-                none,
+                "You have already applied to this job.",
             ),
-            Self::Rejected(JobNotOpen(status)) => (
+            Self::Rejected(JobNotOpen(status)) => Problem::new(
                 S::CONFLICT,
                 "JOB_NOT_OPEN",
                 "Job not open",
                 format!("The job is {}.", status.as_str()),
-                json!({ "current_status": status }),
-            ),
-            Self::Rejected(ApplicationNotPending(status)) => (
+            )
+            .with(json!({ "current_status": status })),
+            Self::Rejected(ApplicationNotPending(status)) => Problem::new(
                 S::CONFLICT,
                 "APPLICATION_NOT_PENDING",
                 "Application not pending",
                 format!("The application is {}.", status.as_str()),
-                json!({ "current_status": status }),
-            ),
-            Self::IdempotencyKeyReused => (
+            )
+            .with(json!({ "current_status": status })),
+            Self::IdempotencyKeyReused => Problem::new(
                 S::UNPROCESSABLE_ENTITY,
                 "IDEMPOTENCY_KEY_REUSED",
                 "Idempotency key reused",
-                "This Idempotency-Key was used for a different request.".into(),
-                none,
+                "This Idempotency-Key was used for a different request.",
             ),
             // A taken key reaching here has not been judged yet: retrying judges it.
-            Self::IdempotencyInProgress | Self::KeyTaken(_) => (
+            Self::IdempotencyInProgress | Self::KeyTaken(_) => Problem::new(
                 S::CONFLICT,
                 "IDEMPOTENCY_IN_PROGRESS",
                 "Request in progress",
-                "A request with this Idempotency-Key is still being processed; retry shortly."
-                    .into(),
-                none,
+                "A request with this Idempotency-Key is still being processed; retry shortly.",
             ),
-            Self::Unavailable(_) => (
+            Self::Unavailable(_) => Problem::new(
                 S::SERVICE_UNAVAILABLE,
                 "SERVICE_UNAVAILABLE",
                 "Service unavailable",
-                "Please retry shortly.".into(),
-                none,
+                "Please retry shortly.",
             ),
-            Self::Internal(_) => (
+            Self::Internal(_) => Problem::new(
                 S::INTERNAL_SERVER_ERROR,
                 "INTERNAL_ERROR",
                 "Internal error",
-                "Something went wrong on our side.".into(),
-                none,
+                "Something went wrong on our side.",
             ),
         }
     }

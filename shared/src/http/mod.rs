@@ -7,7 +7,7 @@ mod request;
 mod response;
 
 pub use cursor::{Cursor, CursorCodec, Listing};
-pub use error::ApiError;
+pub use error::{ApiError, Problem};
 pub use request::{
     ListQuery, MAX_BODY_BYTES, body_bytes, caller, declares_json, json_body, path_id, query_param,
 };

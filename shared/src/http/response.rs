@@ -1,5 +1,5 @@
-use super::ApiError;
 use super::cursor::Cursor;
+use super::{ApiError, Problem};
 use http::{StatusCode, header};
 use lambda_http::{Body, Response};
 use serde::Serialize;
@@ -33,7 +33,13 @@ pub fn list<T: Serialize>(items: &[T], next: Option<Cursor>) -> Response<Body> {
 /// The RFC 9457 problem document for `error`, with the id of the request it answers, the
 /// one a client can quote.
 pub fn problem(error: &ApiError, instance: &str, request_id: &str) -> Response<Body> {
-    let (status, code, title, detail, extra) = error.problem();
+    let Problem {
+        status,
+        code,
+        title,
+        detail,
+        members,
+    } = error.problem();
     let mut body = json!({
         "type": format!("https://marketplace.example/problems/{}", code.to_lowercase().replace('_', "-")),
         "title": title,
@@ -43,8 +49,8 @@ pub fn problem(error: &ApiError, instance: &str, request_id: &str) -> Response<B
         "instance": instance,
         "request_id": request_id,
     });
-    if let (Value::Object(body), Value::Object(extra)) = (&mut body, extra) {
-        body.extend(extra);
+    if let (Value::Object(body), Value::Object(members)) = (&mut body, members) {
+        body.extend(members);
     }
     let mut response = json(status, &body);
     response.headers_mut().insert(

@@ -56,7 +56,7 @@ impl Store {
     /// its audit records and outbox events (new ids both).
     fn transact_items<A>(&self, change: &Change<A>) -> Result<Vec<TransactWriteItem>, StoreError> {
         let mut items = Vec::new();
-        for write in change.extra.iter().chain(&change.writes) {
+        for write in change.idempotency_record.iter().chain(&change.writes) {
             items.push(self.write_item(write)?);
         }
         for record in &change.audit {
@@ -79,13 +79,15 @@ impl Store {
 
     async fn attempt<A>(&self, change: &Change<A>) -> Result<(), Attempt> {
         let items = self.transact_items(change).map_err(Attempt::Store)?;
-        let extra_is = |reasons: &[CancellationReason], code: &str| {
-            change.extra.is_some() && reasons.first().is_some_and(|r| reason_code(r) == code)
+        // The idempotency record is the transaction's first item when there is one.
+        let record_failed = |reasons: &[CancellationReason], code: &str| {
+            change.idempotency_record.is_some()
+                && reasons.first().is_some_and(|r| reason_code(r) == code)
         };
         let reasons = match self.transact(items).await {
             Ok(()) => return Ok(()),
             Err(TxError::Unknown(e)) => return Err(Attempt::Unknown(e)),
-            Err(TxError::Starved(_, reasons)) if extra_is(&reasons, "TransactionConflict") => {
+            Err(TxError::Starved(_, reasons)) if record_failed(&reasons, "TransactionConflict") => {
                 return Err(Attempt::InUse);
             }
             Err(TxError::Starved(e, _)) => return Err(Attempt::Starved(e)),
@@ -98,14 +100,14 @@ impl Store {
             })?;
             decode(like, image)
         };
-        if let Some(extra) = change.extra.as_ref()
-            && extra_is(&reasons, "ConditionalCheckFailed")
+        if let Some(keeping) = change.idempotency_record.as_ref()
+            && record_failed(&reasons, "ConditionalCheckFailed")
         {
             return Err(Attempt::Taken(
-                current(0, &extra.item).map_err(Attempt::Store)?,
+                current(0, &keeping.item).map_err(Attempt::Store)?,
             ));
         }
-        let offset = usize::from(change.extra.is_some());
+        let offset = usize::from(change.idempotency_record.is_some());
         let failed = reasons
             .iter()
             .skip(offset)
@@ -208,21 +210,22 @@ impl Store {
             .trail
             .zip(change.audit.first())
             .filter(|_| may_have_committed);
-        let reads = 1 + u32::from(marker.is_some()) + u32::from(change.extra.is_some());
+        let reads =
+            1 + u32::from(marker.is_some()) + u32::from(change.idempotency_record.is_some());
         if !self.deadline().allows(CALL * reads) {
             return Err(error_of(error));
         }
         // A keyed change's record answers first: it exists once this change or a duplicate
         // of it committed. This change's own, as written, says it committed; another is
         // the duplicate's answer.
-        if let Some(extra) = &change.extra {
-            let (pk, sk) = keys::key_of(&extra.item);
+        if let Some(keeping) = &change.idempotency_record {
+            let (pk, sk) = keys::key_of(&keeping.item);
             let found = match self.read_back(pk, &sk, reads).await {
-                Ok(image) => image.map(|i| decode(&extra.item, i)).transpose()?,
+                Ok(image) => image.map(|i| decode(&keeping.item, i)).transpose()?,
                 Err(e) => return Err(unavailable(e)),
             };
             match found {
-                Some(record) if record == extra.item => return Ok(change.into()),
+                Some(record) if record == keeping.item => return Ok(change.into()),
                 Some(record) => return Err(taken(record)),
                 None => {}
             }

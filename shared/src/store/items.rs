@@ -157,7 +157,7 @@ impl Store {
         let names = (!names.is_empty()).then_some(names);
         let values = (!values.is_empty()).then_some(values);
         let old_image = ReturnValuesOnConditionCheckFailure::AllOld;
-        if write.check_only {
+        if write.condition_only {
             let (pk, sk) = keys::key_of(&write.item);
             let check = ConditionCheck::builder()
                 .table_name(self.table())
