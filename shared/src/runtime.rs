@@ -115,15 +115,13 @@ async fn conclude(
             tracing::info!("replayed");
             Some(Ok(replay(answer)))
         }
-        Err(KeyReused) => Some(Err(ApiError::IdempotencyKeyReused)),
+        Err(KeyReused) => Some(Err(ApiError::KeyReused)),
     };
     if let Some(kept) = app.store.recorded().and_then(judge) {
         return kept;
     }
     match outcome {
-        Err(ApiError::KeyTaken(record)) => {
-            judge(&record).unwrap_or(Err(ApiError::IdempotencyInProgress))
-        }
+        Err(ApiError::KeyTaken(record)) => judge(&record).unwrap_or(Err(ApiError::KeyInUse)),
         Err(error) if error.is_about_state() => {
             let answer = stored(&problem(&error, path, request_id));
             match app.store.remember(request.record(answer, now), now).await {

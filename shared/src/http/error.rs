@@ -63,13 +63,13 @@ pub enum ApiError {
     #[error("rejected: {0:?}")]
     Rejected(Rejection),
     /// The request's `Idempotency-Key` holds an answer already: replayed, or refused as
-    /// [`ApiError::IdempotencyKeyReused`] when it answered another request.
+    /// [`ApiError::KeyReused`] when it answered another request.
     #[error("idempotency key taken")]
     KeyTaken(Box<IdempotencyRecord>),
     #[error("idempotency key reused for another request")]
-    IdempotencyKeyReused,
+    KeyReused,
     #[error("a request with this idempotency key is in progress")]
-    IdempotencyInProgress,
+    KeyInUse,
     #[error("service unavailable")]
     Unavailable(#[source] StoreError),
     #[error("internal error")]
@@ -80,8 +80,8 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Rejected(r) => Self::Rejected(r),
-            StoreError::Taken(record) => Self::KeyTaken(record),
-            StoreError::KeyInUse => Self::IdempotencyInProgress,
+            StoreError::KeyTaken(record) => Self::KeyTaken(record),
+            StoreError::KeyInUse => Self::KeyInUse,
             StoreError::Unavailable(_) => Self::Unavailable(e),
             other => Self::Internal(Box::new(other)),
         }
@@ -123,7 +123,7 @@ impl ApiError {
     pub fn retry_later(&self) -> bool {
         matches!(
             self,
-            Self::Unavailable(_) | Self::IdempotencyInProgress | Self::KeyTaken(_)
+            Self::Unavailable(_) | Self::KeyInUse | Self::KeyTaken(_)
         )
     }
 
@@ -253,14 +253,14 @@ impl ApiError {
                 format!("The application is {}.", status.as_str()),
             )
             .with(json!({ "current_status": status })),
-            Self::IdempotencyKeyReused => Problem::new(
+            Self::KeyReused => Problem::new(
                 S::UNPROCESSABLE_ENTITY,
                 "IDEMPOTENCY_KEY_REUSED",
                 "Idempotency key reused",
                 "This Idempotency-Key was used for a different request.",
             ),
             // A taken key reaching here has not been judged yet: retrying judges it.
-            Self::IdempotencyInProgress | Self::KeyTaken(_) => Problem::new(
+            Self::KeyInUse | Self::KeyTaken(_) => Problem::new(
                 S::CONFLICT,
                 "IDEMPOTENCY_IN_PROGRESS",
                 "Request in progress",

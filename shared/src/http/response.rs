@@ -90,7 +90,7 @@ mod tests {
         );
         assert_eq!(unavailable.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(unavailable.headers()[header::RETRY_AFTER], RETRY_AFTER_SECS);
-        let in_progress = problem(&ApiError::IdempotencyInProgress, "/jobs", "r-3");
+        let in_progress = problem(&ApiError::KeyInUse, "/jobs", "r-3");
         assert_eq!(in_progress.status(), StatusCode::CONFLICT);
         assert_eq!(in_progress.headers()[header::RETRY_AFTER], RETRY_AFTER_SECS);
         let not_found = problem(&ApiError::JobNotFound, "/jobs/x", "r-2");

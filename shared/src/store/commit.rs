@@ -44,7 +44,7 @@ enum Attempt {
     /// Other transactions kept it from committing.
     Starved(StoreError),
     /// The extra item's condition failed: the item as it is now.
-    Taken(Item),
+    KeyTaken(Item),
     /// A transaction writing the extra item at this moment kept it from committing.
     InUse,
     Store(StoreError),
@@ -103,7 +103,7 @@ impl Store {
         if let Some(keeping) = change.idempotency_record.as_ref()
             && record_failed(&reasons, "ConditionalCheckFailed")
         {
-            return Err(Attempt::Taken(
+            return Err(Attempt::KeyTaken(
                 current(0, &keeping.item).map_err(Attempt::Store)?,
             ));
         }
@@ -174,7 +174,7 @@ impl Store {
                 Err(Attempt::Starved(e)) => {
                     return self.settle(transition, change, e, clock(), false).await;
                 }
-                Err(Attempt::Taken(current)) => return Err(taken(current)),
+                Err(Attempt::KeyTaken(current)) => return Err(taken(current)),
                 Err(Attempt::InUse) => return Err(StoreError::KeyInUse),
                 Err(Attempt::Store(e)) => return Err(e),
             }
@@ -311,7 +311,7 @@ fn error_of(e: StoreError) -> StoreError {
 /// The extra item a failed condition found: the record a duplicate committed.
 fn taken(current: Item) -> StoreError {
     match IdempotencyRecord::try_from(current) {
-        Ok(record) => StoreError::Taken(Box::new(record)),
+        Ok(record) => StoreError::KeyTaken(Box::new(record)),
         Err(_) => StoreError::Failed("the extra item is not an idempotency record".into()),
     }
 }

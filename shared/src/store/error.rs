@@ -11,7 +11,7 @@ pub enum StoreError {
     /// The request's `Idempotency-Key` already holds this answer: a duplicate committed
     /// first (or this request did, and its answer was lost).
     #[error("the idempotency key is taken")]
-    Taken(Box<IdempotencyRecord>),
+    KeyTaken(Box<IdempotencyRecord>),
     /// A duplicate with the same `Idempotency-Key` is committing at this moment.
     #[error("the idempotency key is in use")]
     KeyInUse,

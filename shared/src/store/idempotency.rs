@@ -65,7 +65,7 @@ impl Store {
     ) -> Result<Option<IdempotencyRecord>, StoreError> {
         match self.run_at(KeepRefusal { record }, now).await {
             Ok(_) => Ok(None),
-            Err(StoreError::Taken(existing)) => Ok(Some(*existing)),
+            Err(StoreError::KeyTaken(existing)) => Ok(Some(*existing)),
             Err(e) => Err(e),
         }
     }
