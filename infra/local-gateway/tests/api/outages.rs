@@ -56,10 +56,10 @@ async fn with_dynamodb_hanging_reads_and_writes_answer_503_in_time() {
 }
 
 /// The SDK's retry quota (its token bucket) is one per process, and on Lambda a process
-/// serves one request at a time. Before, the local gateway ran all concurrent requests over
-/// one quota: a hundred reads retrying after timeouts held all of it (ten tokens a retry,
-/// 500 in all), and a request made meanwhile was not retried after its failed attempts, so
-/// it answered 503 where a Lambda retries and answers 201.
+/// serves one request at a time. Concurrent requests over one quota would starve each
+/// other: a hundred reads retrying after timeouts hold all of it (ten tokens a retry, 500
+/// in all), and a request made meanwhile would not be retried after its failed attempts,
+/// answering 503 where a Lambda retries and answers 201.
 #[tokio::test]
 async fn requests_at_once_do_not_share_one_retry_quota() {
     let (app, injector) = app_with_faults(Fault::Fail).await;

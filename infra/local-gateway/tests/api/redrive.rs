@@ -93,8 +93,8 @@ async fn an_event_never_applied_is_sent_again_doubling_the_wait_then_parked() {
     app.delete_table().await;
 }
 
-/// Before, a claim whose answer was lost met its own write on the retry, read it as
-/// another sweeper's, and skipped an event nobody would send for another redrive delay.
+/// A claim whose answer was lost meets its own write on the retry: it must know it as its
+/// own, or it would skip an event nobody sends for another redrive delay.
 #[tokio::test]
 async fn a_claim_whose_answer_was_lost_finds_its_own_stamp_and_is_claimed() {
     let (app, injector) = app_with_faults(Fault::LostResponse).await;

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 /// Every read but the job's: what settling a hire reads after the job.
 const ALL_BUT_THE_JOB: &str = r#""SK":{"S":"JOB"}"#;
 
-/// Before, only a hire was settled: the others answered 503 for a change that committed,
-/// and the client's retry then heard 409 about its own change.
+/// Every change is settled, not only a hire: an answer of 503 for a change that committed
+/// would have the client's retry hear 409 about its own change.
 #[tokio::test]
 async fn every_change_whose_answers_are_lost_is_answered_as_committed_once() {
     let (app, injector) = app_with_faults(Fault::LostResponse).await;
@@ -75,8 +75,8 @@ async fn every_change_whose_answers_are_lost_is_answered_as_committed_once() {
     }
 }
 
-/// Before, a failed read of the contract counted as "no contract", and the job that the
-/// caller's own hire had filled answered 409 `JOB_NOT_OPEN`.
+/// A failed read of the contract is not "no contract": taken for one, the job the caller's
+/// own hire filled would answer 409 `JOB_NOT_OPEN`.
 #[tokio::test]
 async fn a_hire_whose_outcome_cannot_be_read_back_is_503_never_409() {
     let (app, injector) = app_with_faults(Fault::LostResponse).await;
@@ -97,9 +97,9 @@ async fn a_hire_whose_outcome_cannot_be_read_back_is_503_never_409() {
 }
 
 /// Under overload a hire's transaction can commit behind a queue longer than its call's
-/// budget, and its read-back queue behind the same backlog. Before, the first read that ran
-/// out its budget made the answer 503, for a hire that committed; now the read is made again
-/// while the deadline has room.
+/// budget, and its read-back queue behind the same backlog. A read that runs out its budget
+/// is made again while the deadline has room, rather than answering 503 for a hire that
+/// committed.
 #[tokio::test]
 async fn a_committed_hire_whose_read_back_times_out_once_is_200() {
     let (app, injector) = app_with_faults(Fault::LostResponse).await;
@@ -121,8 +121,8 @@ async fn a_committed_hire_whose_read_back_times_out_once_is_200() {
 }
 
 /// Only "not committed" needs the first item read back: its audit record alone says that
-/// the change committed. Before, a first item that could not be read made the answer 503
-/// without looking for the record.
+/// the change committed. A first item that cannot be read sends it looking for the record,
+/// rather than answering 503.
 #[tokio::test]
 async fn a_committed_hire_whose_job_cannot_be_read_back_is_found_by_its_record() {
     let (app, injector) = app_with_faults(Fault::LostResponse).await;
@@ -142,8 +142,8 @@ async fn a_committed_hire_whose_job_cannot_be_read_back_is_found_by_its_record()
     assert_eq!(app.contracts_of_job(&job_id).await, 1);
 }
 
-/// Before, one counter covered conflicts and unknown outcomes: after a conflict, a lost
-/// answer was never sent again, and an apply that committed answered 503.
+/// Conflicts and unknown outcomes are counted apart: after a conflict, a lost answer still
+/// gets its resend, and an apply that committed answers 201, not 503.
 #[tokio::test]
 async fn a_conflict_then_a_lost_answer_still_gets_its_resend() {
     let (app, injector) = app_with_faults(Fault::LostResponse).await;
@@ -197,10 +197,10 @@ async fn a_hire_whose_transaction_hangs_is_settled_without_a_resend() {
     assert_eq!(app.contracts_of_job(&job_id).await, 0);
 }
 
-/// Before, nothing watched the clock: a slow DynamoDB that loses answers could run a hire's
-/// read, two sends and a settle of two reads past the function's 10 s, where the platform
-/// kills it and the client sees a raw 5xx for a change that may have committed. Now nothing
-/// is started that cannot end in time: here the settle is skipped and the answer is 503.
+/// A slow DynamoDB that loses answers could run a hire's read, two sends and a settle of two
+/// reads past the function's 10 s, where the platform kills it and the client sees a raw
+/// 5xx for a change that may have committed. Nothing is started that cannot end in time:
+/// here the settle is skipped and the answer is 503.
 #[tokio::test]
 async fn a_slow_hire_starts_nothing_it_cannot_finish_before_the_deadline() {
     let (app, injector) = app_with_faults(Fault::Fail).await;
