@@ -151,8 +151,10 @@ pub fn application_sk(id: ApplicationId) -> String {
     format!("{APPLICATION_SK_PREFIX}{id}")
 }
 
+pub const APPLICANT_SK_PREFIX: &str = "APPLICANT#";
+
 pub fn applicant_guard_sk(freelancer: &UserId) -> String {
-    format!("APPLICANT#{freelancer}")
+    format!("{APPLICANT_SK_PREFIX}{freelancer}")
 }
 
 pub fn contract_pk(id: ContractId) -> String {

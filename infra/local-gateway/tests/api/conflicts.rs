@@ -2,7 +2,8 @@
 //! DynamoDB Local produces neither.
 
 use crate::fixtures::{Fault, app_with_faults, job_with_application};
-use crate::helpers::{TestApp, n, s, str_of};
+use crate::helpers::{TestApp, key, n, s, str_of};
+use shared::store::keys;
 use std::sync::atomic::Ordering;
 
 /// The hire answered is the one hire in the table: the job filled once, one contract, the
@@ -15,7 +16,7 @@ async fn assert_hired_once(app: &TestApp, job_id: &str, hired: &serde_json::Valu
         hired["contract"]["contract_id"],
         s(&contracts[0], "contract_id").as_str()
     );
-    let job = app.item(&format!("JOB#{job_id}"), "JOB").await.unwrap();
+    let job = app.job_item(job_id).await;
     assert_eq!(
         (s(&job, "status"), n(&job, "hired_count")),
         ("filled".into(), 1)
@@ -91,7 +92,7 @@ async fn a_hire_whose_commit_answer_is_lost_is_retried_idempotently() {
     );
     assert_hired_once(&app, &job_id, &hired).await;
     assert_eq!(
-        app.items_with_sk("EVENT#").await.len(),
+        app.items_with_sk(keys::EVENT_SK_PREFIX).await.len(),
         5,
         "job created, applied, hired, contract created, job filled: each once"
     );
@@ -143,7 +144,7 @@ async fn a_hire_starved_by_conflicts_after_the_job_filled_is_409() {
     assert_eq!(contracts.len(), 1);
     assert_eq!(s(&contracts[0], "application_id"), winner);
     let starved_item = app
-        .item(&format!("JOB#{job_id}"), &format!("JOB#APP#{starved}"))
+        .item(&key::job(&job_id), &key::application(&starved))
         .await
         .unwrap();
     assert_eq!(s(&starved_item, "status"), "pending");

@@ -3,6 +3,7 @@
 use crate::fixtures::{act, hired_contract};
 use crate::helpers::{TestApp, s, spawn_app, spawn_app_with};
 use serde_json::{Value, json};
+use shared::store::keys;
 
 /// A contract brought to `state` through the API (and the sweeper, for `expired`;
 /// `overdue` is funded with its deadline passed but not yet swept).
@@ -65,10 +66,7 @@ async fn every_state_action_and_caller() {
     ];
     for &(state, action, status, after) in owner_table {
         let id = contract_in(&app, state).await;
-        let stored_before = app
-            .item(&format!("CONTRACT#{id}"), "CONTRACT")
-            .await
-            .unwrap();
+        let stored_before = app.contract_item(&id).await;
 
         // Strangers cannot tell the contract exists; the freelancer may only read.
         act(&app, "mallory", &id, action)
@@ -81,9 +79,7 @@ async fn every_state_action_and_caller() {
             .await
             .expect_problem(403, "NOT_CONTRACT_OWNER");
         assert_eq!(
-            app.item(&format!("CONTRACT#{id}"), "CONTRACT")
-                .await
-                .unwrap(),
+            app.contract_item(&id).await,
             stored_before,
             "{state}/{action}: a refusal changed the contract"
         );
@@ -95,9 +91,7 @@ async fn every_state_action_and_caller() {
             reply.expect_problem(409, "INVALID_TRANSITION");
             assert_eq!(reply.body["current_status"], after, "{state}/{action}");
             assert_eq!(
-                app.item(&format!("CONTRACT#{id}"), "CONTRACT")
-                    .await
-                    .unwrap(),
+                app.contract_item(&id).await,
                 stored_before,
                 "{state}/{action}: a refusal changed the contract"
             );
@@ -133,19 +127,15 @@ async fn funding_sets_the_deadline_and_the_contract_holds_the_bid() {
     assert!(created["release_deadline"].is_null());
     let funded = act(&app, "alice", &id, "fund").await.expect(200);
     assert_eq!(release_window(&funded), chrono::Duration::days(14));
-    let stored = app
-        .item(&format!("CONTRACT#{id}"), "CONTRACT")
-        .await
-        .unwrap();
+    let stored = app.contract_item(&id).await;
     assert!(
-        s(&stored, "DUEPK").starts_with("DUE#CONTRACT#"),
+        keys::Due::Contract
+            .partitions(0)
+            .any(|p| p == s(&stored, "DUEPK")),
         "a funded contract is due work"
     );
     act(&app, "alice", &id, "release").await.expect(200);
-    let stored = app
-        .item(&format!("CONTRACT#{id}"), "CONTRACT")
-        .await
-        .unwrap();
+    let stored = app.contract_item(&id).await;
     assert!(
         !stored.contains_key("DUEPK"),
         "a released contract is no longer due"

@@ -2,9 +2,10 @@
 //! the job's, fired at fixed offsets from the deadline while sweeps run around it.
 
 use crate::fixtures::{act, funded_contract, job_with_application};
-use crate::helpers::{Reply, TestApp, s, spawn_app, spawn_app_with_stream};
+use crate::helpers::{Reply, TestApp, key, s, spawn_app, spawn_app_with_stream};
 use futures::future::join_all;
 use shared::handlers::sweep::SweepReport;
+use shared::store::keys;
 use shared::time;
 use std::collections::BTreeMap;
 
@@ -127,17 +128,14 @@ async fn race(
 /// refused with the state it found (the final one, or the expiry it saw before any sweep
 /// landed). Returns the terminal state.
 async fn one_terminal_state(app: &TestApp, id: &str, replies: &[&Reply]) -> String {
-    let stored = app
-        .item(&format!("CONTRACT#{id}"), "CONTRACT")
-        .await
-        .unwrap();
+    let stored = app.contract_item(id).await;
     let status = s(&stored, "status");
     assert!(
         ["released", "refunded", "expired"].contains(&status.as_str()),
         "{id}: {status}"
     );
     let moves: Vec<String> = app
-        .items_with_sk("EVENT#")
+        .items_with_sk(keys::EVENT_SK_PREFIX)
         .await
         .iter()
         .filter(|e| {
@@ -328,8 +326,8 @@ async fn hire_racing_expiry(app: &TestApp, hires: &[i64], sweeps: &[i64]) -> Str
     let earliest = hires.iter().chain(sweeps).copied().min().unwrap_or(0);
     let deadline = Deadline::in_ms(300 - earliest.min(0));
     app.set_deadline(
-        &format!("JOB#{job_id}"),
-        "JOB",
+        &key::job(&job_id),
+        keys::JOB_SK,
         "expires_at",
         &job_id,
         &deadline.stamp(),
@@ -342,7 +340,7 @@ async fn hire_racing_expiry(app: &TestApp, hires: &[i64], sweeps: &[i64]) -> Str
     );
     let last = deadline.run_at(1, sweep_now(app)).await;
 
-    let job = app.item(&format!("JOB#{job_id}"), "JOB").await.unwrap();
+    let job = app.job_item(&job_id).await;
     let status = s(&job, "status");
     let hired = replies.iter().filter(|r| r.status == 200).count();
     for r in replies.iter().filter(|r| r.status != 200) {

@@ -144,7 +144,7 @@ pub enum Fault {
 #[derive(Debug, Clone)]
 pub struct FailingReads {
     pub fault: Fault,
-    pub unless: &'static str,
+    pub unless: String,
 }
 
 #[derive(Debug, Clone)]
@@ -205,7 +205,7 @@ impl FaultInjector {
     fn read_fault(&self, request: &HttpRequest) -> Option<Fault> {
         let failing = self.failing_reads.lock().unwrap().clone()?;
         let body = request.body().bytes().unwrap_or_default();
-        let spared = String::from_utf8_lossy(body).contains(failing.unless);
+        let spared = String::from_utf8_lossy(body).contains(failing.unless.as_str());
         (!spared).then(|| {
             self.failed_reads.fetch_add(1, Ordering::SeqCst);
             failing.fault

@@ -1,6 +1,7 @@
 use crate::fixtures::job_with_applicants;
-use crate::helpers::{n, s, spawn_app, str_of};
+use crate::helpers::{key, n, s, spawn_app, str_of};
 use serde_json::json;
+use shared::store::keys;
 
 #[tokio::test]
 async fn hire_fills_the_job_hires_the_application_and_creates_the_contract() {
@@ -24,29 +25,23 @@ async fn hire_fills_the_job_hires_the_application_and_creates_the_contract() {
     assert_eq!(hired["contract"]["owner_id"], "alice");
 
     // The table agrees with the answer.
-    let job = app.item(&format!("JOB#{job_id}"), "JOB").await.unwrap();
+    let job = app.job_item(&job_id).await;
     assert_eq!(
         (s(&job, "status"), n(&job, "hired_count")),
         ("filled".into(), 1)
     );
     let stored = app
-        .item(
-            &format!("JOB#{job_id}"),
-            &format!("JOB#APP#{application_id}"),
-        )
+        .item(&key::job(&job_id), &key::application(&application_id))
         .await
         .unwrap();
     assert_eq!(s(&stored, "status"), "hired");
     let contract_id = str_of(&hired["contract"], "contract_id");
-    let contract = app
-        .item(&format!("CONTRACT#{contract_id}"), "CONTRACT")
-        .await
-        .unwrap();
+    let contract = app.contract_item(&contract_id).await;
     assert_eq!(
         (s(&contract, "status"), n(&contract, "amount_cents")),
         ("created".into(), 1_000)
     );
-    let events = app.items_with_sk("EVENT#").await;
+    let events = app.items_with_sk(keys::EVENT_SK_PREFIX).await;
     let actions: Vec<String> = events
         .iter()
         .map(|e| format!("{}:{}", s(e, "entity"), s(e, "action")))

@@ -18,7 +18,7 @@ fn job() -> Value {
 
 /// Alice's jobs in the table.
 async fn jobs_of_alice(app: &TestApp) -> usize {
-    app.items_with_sk("JOB")
+    app.items_with_sk(keys::JOB_SK)
         .await
         .iter()
         .filter(|i| s(i, "owner_id") == "alice")

@@ -6,7 +6,7 @@
 //! the audit.
 
 use crate::fixtures::{freelancers, job_with_application_ids};
-use crate::helpers::{Item, TestApp, s, spawn_app_with, str_of};
+use crate::helpers::{Item, TestApp, key, s, spawn_app_with, str_of};
 use futures::future::join_all;
 use serde_json::json;
 use shared::domain::transitions::Apply;
@@ -47,12 +47,9 @@ fn of_type<'a>(inbox: &'a [Item], kind: &str) -> Vec<&'a Item> {
 }
 
 async fn application(app: &TestApp, job_id: &str, application_id: &str) -> Item {
-    app.item(
-        &format!("JOB#{job_id}"),
-        &format!("JOB#APP#{application_id}"),
-    )
-    .await
-    .expect("the application")
+    app.item(&key::job(job_id), &key::application(application_id))
+        .await
+        .expect("the application")
 }
 
 /// The table holds every invariant, at any delay: nothing is left pending on the closed

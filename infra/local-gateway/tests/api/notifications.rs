@@ -3,6 +3,7 @@
 use crate::fixtures::{freelancers, job_with_application_ids, outbox_bodies, sqs_event};
 use crate::helpers::{Item, TestApp, s, spawn_app, spawn_app_with, spawn_app_with_stream, str_of};
 use serde_json::json;
+use shared::store::keys;
 use std::time::{Duration, Instant};
 
 fn types(inbox: &[Item]) -> Vec<String> {
@@ -173,7 +174,7 @@ async fn redelivered_messages_and_replayed_batches_notify_once() {
         vec!["application_received"; 3]
     );
     let rejections = app
-        .items_with_sk("EVENT#")
+        .items_with_sk(keys::EVENT_SK_PREFIX)
         .await
         .iter()
         .filter(|e| s(e, "action") == "rejected")
@@ -284,7 +285,7 @@ async fn a_job_with_three_hundred_applicants_rejects_and_notifies_every_other_on
     app.hire("alice", &job_id, &ids[0]).await.expect(200);
     app.drain_queue().await;
 
-    let applications = app.items_with_sk("JOB#APP#").await;
+    let applications = app.items_with_sk(keys::APPLICATION_SK_PREFIX).await;
     let rejected = applications
         .iter()
         .filter(|a| s(a, "status") == "rejected")
@@ -294,7 +295,10 @@ async fn a_job_with_three_hundred_applicants_rejects_and_notifies_every_other_on
         .items()
         .await
         .iter()
-        .filter(|i| s(i, "SK").starts_with("NOTIF#") && s(i, "type") == "application_rejected")
+        .filter(|i| {
+            s(i, "SK").starts_with(keys::NOTIFICATION_SK_PREFIX)
+                && s(i, "type") == "application_rejected"
+        })
         .count();
     assert_eq!(notified, 299);
     assert_eq!(types(&app.inbox("f0").await), ["hired"]);

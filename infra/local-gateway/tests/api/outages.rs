@@ -68,7 +68,7 @@ async fn requests_at_once_do_not_share_one_retry_quota() {
     // Every read hangs but those of the other job.
     *injector.failing_reads.lock().unwrap() = Some(FailingReads {
         fault: Fault::Hang,
-        unless: String::leak(other.clone()),
+        unless: other.clone(),
     });
 
     let stuck_path = format!("/jobs/{stuck}");

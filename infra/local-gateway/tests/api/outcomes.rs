@@ -4,6 +4,7 @@
 use crate::helpers::{Item, TestApp, n, s, spawn_app, spawn_app_with_stream, str_of};
 use futures::future::join_all;
 use serde_json::{Value, json};
+use shared::store::keys;
 use std::collections::HashMap;
 
 #[tokio::test]
@@ -52,7 +53,7 @@ async fn a_cancel_racing_hires_answers_the_job_as_the_table_holds_it() {
         let cancel = app.post("alice", &cancel_path, json!({}));
         let hires = join_all(applications.iter().map(|a| app.hire("alice", &job_id, a)));
         let (cancel, hires) = tokio::join!(cancel, hires);
-        let stored = app.item(&format!("JOB#{job_id}"), "JOB").await.unwrap();
+        let stored = app.job_item(&job_id).await;
         let hired = hires.iter().filter(|h| h.status == 200).count() as i64;
         assert_eq!(n(&stored, "hired_count"), hired);
         if cancel.status != 200 {
@@ -188,11 +189,11 @@ async fn a_jobs_trail_replays_in_commit_order_to_its_current_state() {
         for record in &records {
             replay.step(record, openings);
         }
-        let job = app.item(&format!("JOB#{job_id}"), "JOB").await.unwrap();
+        let job = app.job_item(&job_id).await;
         assert_eq!(replay.job.as_deref(), Some(s(&job, "status").as_str()));
         assert_eq!(replay.hired, n(&job, "hired_count"));
         let stored: Vec<Item> = app
-            .items_with_sk("JOB#APP#")
+            .items_with_sk(keys::APPLICATION_SK_PREFIX)
             .await
             .into_iter()
             .filter(|a| s(a, "job_id") == job_id)

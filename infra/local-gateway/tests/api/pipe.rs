@@ -150,7 +150,9 @@ async fn records_that_are_not_outbox_inserts_are_not_forwarded() {
     // withdrawal, an outbox item changed and removed.
     let inbox = app.inbox("alice").await;
     assert_eq!(types(&inbox), ["application_received"]);
-    let notification = s(&inbox[0], "SK").trim_start_matches("NOTIF#").to_owned();
+    let notification = s(&inbox[0], "SK")
+        .trim_start_matches(keys::NOTIFICATION_SK_PREFIX)
+        .to_owned();
     app.post(
         "alice",
         &format!("/me/notifications/{notification}/read"),

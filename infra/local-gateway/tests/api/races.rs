@@ -5,6 +5,7 @@ use crate::fixtures::{freelancers, job_with_application_ids};
 use crate::helpers::{TestApp, n, s, spawn_app, str_of};
 use futures::future::join_all;
 use serde_json::json;
+use shared::store::keys;
 use std::collections::BTreeMap;
 
 /// Fires one hire per application, all at once; returns the count of each status code.
@@ -26,13 +27,13 @@ async fn hire_all_at_once(
 }
 
 async fn assert_hired_exactly(app: &TestApp, job_id: &str, k: usize) {
-    let job = app.item(&format!("JOB#{job_id}"), "JOB").await.unwrap();
+    let job = app.job_item(job_id).await;
     assert_eq!(
         (s(&job, "status"), n(&job, "hired_count")),
         ("filled".into(), k as i64)
     );
     let hired = app
-        .items_with_sk("JOB#APP#")
+        .items_with_sk(keys::APPLICATION_SK_PREFIX)
         .await
         .into_iter()
         .filter(|a| s(a, "status") == "hired")
@@ -74,8 +75,11 @@ async fn fifty_concurrent_applications_by_one_freelancer_make_exactly_one() {
         .filter(|r| r.status == 409 && r.code() == "ALREADY_APPLIED")
         .count();
     assert_eq!((created, refused), (1, 49), "{replies:#?}");
-    assert_eq!(app.items_with_sk("JOB#APP#").await.len(), 1);
-    assert_eq!(app.items_with_sk("APPLICANT#").await.len(), 1);
+    assert_eq!(
+        app.items_with_sk(keys::APPLICATION_SK_PREFIX).await.len(),
+        1
+    );
+    assert_eq!(app.items_with_sk(keys::APPLICANT_SK_PREFIX).await.len(), 1);
 }
 
 #[tokio::test]
@@ -94,10 +98,10 @@ async fn cancel_racing_hires_ends_in_one_consistent_outcome() {
             "{hires:#?}"
         );
 
-        let job = app.item(&format!("JOB#{job_id}"), "JOB").await.unwrap();
+        let job = app.job_item(&job_id).await;
         let contracts = app.contracts().await.len();
         let hired_apps = app
-            .items_with_sk("JOB#APP#")
+            .items_with_sk(keys::APPLICATION_SK_PREFIX)
             .await
             .iter()
             .filter(|a| s(a, "status") == "hired")

@@ -7,11 +7,15 @@ use crate::fixtures::{
 };
 use crate::helpers::str_of;
 use serde_json::json;
+use shared::store::keys;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-/// Every read but the job's: what settling a hire reads after the job.
-const ALL_BUT_THE_JOB: &str = r#""SK":{"S":"JOB"}"#;
+/// Every read but the job's (what settling a hire reads after the job): the job's sort key
+/// as a GetItem's request body holds it.
+fn all_but_the_job() -> String {
+    format!(r#""SK":{{"S":"{}"}}"#, keys::JOB_SK)
+}
 
 /// Every change is settled, not only a hire: an answer of 503 for a change that committed
 /// would have the client's retry hear 409 about its own change.
@@ -83,7 +87,7 @@ async fn a_hire_whose_outcome_cannot_be_read_back_is_503_never_409() {
     let (job_id, application_id) = job_with_application(&app).await;
     *injector.failing_reads.lock().unwrap() = Some(FailingReads {
         fault: Fault::Fail,
-        unless: ALL_BUT_THE_JOB,
+        unless: all_but_the_job(),
     });
 
     let reply = injector
@@ -129,7 +133,7 @@ async fn a_committed_hire_whose_job_cannot_be_read_back_is_found_by_its_record()
     let (job_id, application_id) = job_with_application(&app).await;
     *injector.failing_reads.lock().unwrap() = Some(FailingReads {
         fault: Fault::Fail,
-        unless: shared::store::keys::EVENT_SK_PREFIX,
+        unless: keys::EVENT_SK_PREFIX.to_owned(),
     });
 
     let reply = injector

@@ -6,6 +6,7 @@ use crate::fixtures::{
 use crate::helpers::{s, spawn_app, spawn_app_with_stream, str_of};
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use serde_json::json;
+use shared::store::keys;
 use shared::time;
 
 #[tokio::test]
@@ -68,10 +69,10 @@ async fn an_expired_job_rejects_its_pending_applications() {
     );
     app.drain_queue().await;
 
-    let job = app.item(&format!("JOB#{job_id}"), "JOB").await.unwrap();
+    let job = app.job_item(&job_id).await;
     assert_eq!(s(&job, "status"), "expired");
     let mut statuses: Vec<String> = app
-        .items_with_sk("JOB#APP#")
+        .items_with_sk(keys::APPLICATION_SK_PREFIX)
         .await
         .iter()
         .map(|a| s(a, "status"))
@@ -79,7 +80,7 @@ async fn an_expired_job_rejects_its_pending_applications() {
     statuses.sort();
     assert_eq!(statuses, ["hired", "rejected", "rejected"]);
     let rejections: Vec<String> = app
-        .items_with_sk("EVENT#")
+        .items_with_sk(keys::EVENT_SK_PREFIX)
         .await
         .iter()
         .filter(|e| s(e, "action") == "rejected")
@@ -91,7 +92,7 @@ async fn an_expired_job_rejects_its_pending_applications() {
         "the marketplace rejected them"
     );
     let trail: Vec<String> = app
-        .items_with_sk("EVENT#")
+        .items_with_sk(keys::EVENT_SK_PREFIX)
         .await
         .iter()
         .map(|e| format!("{}:{}", s(e, "entity"), s(e, "action")))
@@ -208,7 +209,7 @@ async fn a_sweep_out_of_time_stops_cleanly_and_the_next_one_continues() {
     assert!(!second.out_of_time);
     assert_eq!(first.expired_jobs + second.expired_jobs, 60);
     for job_id in &jobs {
-        let job = app.item(&format!("JOB#{job_id}"), "JOB").await.unwrap();
+        let job = app.job_item(job_id).await;
         assert_eq!(s(&job, "status"), "expired");
     }
 }
@@ -222,8 +223,8 @@ async fn an_unreadable_due_item_is_passed_over_and_the_rest_is_swept() {
     app.dynamo
         .put_item()
         .table_name(&app.table)
-        .item("PK", AttributeValue::S("JOB#broken".into()))
-        .item("SK", AttributeValue::S("JOB".into()))
+        .item("PK", AttributeValue::S(not_a_job_pk()))
+        .item("SK", AttributeValue::S(keys::JOB_SK.into()))
         .item(
             "DUEPK",
             AttributeValue::S(shared::store::keys::Due::Job.pk(&job_id)),
@@ -252,8 +253,15 @@ async fn an_unreadable_due_item_is_passed_over_and_the_rest_is_swept() {
         "the failure alarm's metric: {line}"
     );
     assert!(!report.out_of_time);
-    let job = app.item(&format!("JOB#{job_id}"), "JOB").await.unwrap();
+    let job = app.job_item(&job_id).await;
     assert_eq!(s(&job, "status"), "expired");
     // The unreadable item is there on purpose: out of the suite-wide audit with it.
     app.delete_table().await;
+}
+
+/// A job's key whose id is no job id: a job's prefix, from `keys.rs`, and "broken".
+fn not_a_job_pk() -> String {
+    let id = shared::domain::JobId::generate();
+    let pk = keys::job_pk(id);
+    format!("{}broken", pk.strip_suffix(&id.to_string()).unwrap())
 }

@@ -1,7 +1,8 @@
 //! Hiring and delivery invariants broken on purpose, one at a time, by raw writes to a
 //! table the API wrote.
 
-use super::{Fixture, keys_of_contract, number, text};
+use super::{Fixture, number, text};
+use crate::helpers::key;
 use crate::helpers::s;
 use ::audit::Check::*;
 use shared::domain::{Consumer, ContractId, EventId, JobId};
@@ -17,7 +18,7 @@ async fn every_break_of_hiring_is_caught_with_its_ids() {
     let f = Fixture::new().await;
     let (job, contract) = (keys::JOB_SK, keys::CONTRACT_SK);
 
-    f.set(&format!("JOB#{}", f.job_b), job, &[("openings", number(3))])
+    f.set(&key::job(&f.job_b), job, &[("openings", number(3))])
         .await;
     f.caught(
         "a filled job with fewer hires than openings",
@@ -28,12 +29,8 @@ async fn every_break_of_hiring_is_caught_with_its_ids() {
     )
     .await;
 
-    f.set(
-        &format!("JOB#{}", f.job_c),
-        job,
-        &[("hired_count", number(2))],
-    )
-    .await;
+    f.set(&key::job(&f.job_c), job, &[("hired_count", number(2))])
+        .await;
     f.caught(
         "an open job counting a hire it has not made",
         &[(HiredCount, "job", &f.job_c)],
@@ -41,8 +38,8 @@ async fn every_break_of_hiring_is_caught_with_its_ids() {
     .await;
 
     let extra = ContractId::generate().to_string();
-    let mut copy = f.get(&keys_of_contract(&f.contract_b_erin), contract).await;
-    copy.insert("PK".into(), text(format!("CONTRACT#{extra}")));
+    let mut copy = f.get(&key::contract(&f.contract_b_erin), contract).await;
+    copy.insert("PK".into(), text(key::contract(&extra)));
     copy.insert("contract_id".into(), text(&extra));
     f.put(copy).await;
     f.caught(
@@ -57,7 +54,7 @@ async fn every_break_of_hiring_is_caught_with_its_ids() {
     )
     .await;
 
-    f.delete(&keys_of_contract(&f.contract_c), contract).await;
+    f.delete(&key::contract(&f.contract_c), contract).await;
     f.caught(
         "a hire without its contract",
         &[
@@ -70,7 +67,7 @@ async fn every_break_of_hiring_is_caught_with_its_ids() {
     .await;
 
     f.set(
-        &keys_of_contract(&f.contract_b_dave),
+        &key::contract(&f.contract_b_dave),
         contract,
         &[("amount_cents", number(1))],
     )
@@ -83,7 +80,7 @@ async fn every_break_of_hiring_is_caught_with_its_ids() {
 
     let nowhere = JobId::generate().to_string();
     f.set(
-        &keys_of_contract(&f.contract_b_dave),
+        &key::contract(&f.contract_b_dave),
         contract,
         &[("job_id", text(&nowhere))],
     )
@@ -98,8 +95,8 @@ async fn every_break_of_hiring_is_caught_with_its_ids() {
     .await;
 
     let application_sk = format!("{}{}", keys::APPLICATION_SK_PREFIX, f.app_c_gina);
-    let mut orphan = f.get(&format!("JOB#{}", f.job_c), &application_sk).await;
-    orphan.insert("PK".into(), text(format!("JOB#{nowhere}")));
+    let mut orphan = f.get(&key::job(&f.job_c), &application_sk).await;
+    orphan.insert("PK".into(), text(key::job(&nowhere)));
     orphan.insert("job_id".into(), text(&nowhere));
     f.put(orphan).await;
     f.caught(
@@ -110,7 +107,7 @@ async fn every_break_of_hiring_is_caught_with_its_ids() {
 
     let unknown = ContractId::generate();
     let mut link = crate::helpers::Item::new();
-    link.insert("PK".into(), text("USER#zed"));
+    link.insert("PK".into(), text(key::user("zed")));
     link.insert("SK".into(), text(keys::contract_link_sk(unknown)));
     link.insert("contract_id".into(), text(unknown.to_string()));
     f.put(link).await;
@@ -128,7 +125,7 @@ async fn every_break_of_delivery_is_caught_with_its_ids() {
     let job = keys::JOB_SK;
 
     f.set(
-        &format!("JOB#{}", f.job_e),
+        &key::job(&f.job_e),
         job,
         &[("updated_at", text(time::format(an_hour_ago())))],
     )
@@ -142,7 +139,7 @@ async fn every_break_of_delivery_is_caught_with_its_ids() {
     let expired = an_hour_ago();
     let job_c = JobId::parse(&f.job_c).unwrap();
     f.set(
-        &format!("JOB#{}", f.job_c),
+        &key::job(&f.job_c),
         job,
         &[
             ("expires_at", text(time::format(expired))),

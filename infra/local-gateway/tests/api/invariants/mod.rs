@@ -6,10 +6,11 @@ mod breaks;
 mod records;
 
 use crate::fixtures::act;
-use crate::helpers::{Item, TestApp, s, spawn_app_with_stream, str_of};
+use crate::helpers::{Item, TestApp, key, s, spawn_app_with_stream, str_of};
 use ::audit::{Check, Report, Settings};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::json;
+use shared::store::keys;
 use std::collections::HashSet;
 
 /// A table with a bit of everything, written through the API: filled jobs of one and two
@@ -206,11 +207,11 @@ impl Fixture {
     /// The job's audit record of `entity_id` going `to`.
     pub async fn record(&self, job: &str, entity_id: &str, to: &str) -> Item {
         self.app
-            .items_with_sk("EVENT#")
+            .items_with_sk(keys::EVENT_SK_PREFIX)
             .await
             .into_iter()
             .find(|e| {
-                s(e, "PK") == format!("JOB#{job}")
+                s(e, "PK") == key::job(job)
                     && s(e, "entity_id") == entity_id
                     && s(e, "to_status") == to
             })
@@ -229,10 +230,6 @@ pub fn text(v: impl Into<String>) -> AttributeValue {
 
 pub fn number(n: i64) -> AttributeValue {
     AttributeValue::N(n.to_string())
-}
-
-pub fn keys_of_contract(id: &str) -> String {
-    shared::store::keys::contract_pk(shared::domain::ContractId::parse(id).expect("a contract id"))
 }
 
 #[tokio::test]

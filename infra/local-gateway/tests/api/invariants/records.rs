@@ -1,7 +1,8 @@
 //! Audit trails and index keys broken on purpose, and items that are not what their keys
 //! say, one at a time, by raw writes to a table the API wrote.
 
-use super::{Fixture, keys_of_contract, number, text};
+use super::{Fixture, number, text};
+use crate::helpers::key;
 use crate::helpers::s;
 use ::audit::Check::*;
 use shared::domain::{EventId, JobId, UserId};
@@ -23,7 +24,7 @@ async fn every_break_of_the_audit_trail_is_caught_with_its_ids() {
     .await;
 
     f.set(
-        &keys_of_contract(&f.contract_b_erin),
+        &key::contract(&f.contract_b_erin),
         keys::CONTRACT_SK,
         &[("status", text("refunded"))],
     )
@@ -80,7 +81,7 @@ async fn relist(f: &Fixture, mut record: crate::helpers::Item, id: EventId) {
 #[tokio::test]
 async fn every_break_of_the_indexes_and_every_unreadable_item_is_caught() {
     let f = Fixture::new().await;
-    let (job_c, job) = (format!("JOB#{}", f.job_c), keys::JOB_SK);
+    let (job_c, job) = (key::job(&f.job_c), keys::JOB_SK);
 
     f.set(
         &job_c,
@@ -104,12 +105,8 @@ async fn every_break_of_the_indexes_and_every_unreadable_item_is_caught() {
     )
     .await;
 
-    f.remove(
-        &keys_of_contract(&f.contract_a),
-        keys::CONTRACT_SK,
-        &["DUESK"],
-    )
-    .await;
+    f.remove(&key::contract(&f.contract_a), keys::CONTRACT_SK, &["DUESK"])
+        .await;
     f.caught(
         "a funded contract the sweeper cannot see",
         &[(IndexKeys, "contract", &f.contract_a)],
@@ -128,7 +125,7 @@ async fn every_break_of_the_indexes_and_every_unreadable_item_is_caught() {
     let read = bob.iter().find(|n| s(n, "type") == "hired").unwrap();
     let sk = s(read, "SK");
     f.set(
-        "USER#bob",
+        &key::user("bob"),
         &sk,
         &[
             ("GSI1PK", text(keys::unread(&UserId::parse("bob").unwrap()))),
@@ -142,7 +139,7 @@ async fn every_break_of_the_indexes_and_every_unreadable_item_is_caught() {
     )
     .await;
 
-    let broken = format!("JOB#{}", JobId::generate());
+    let broken = keys::job_pk(JobId::generate());
     let mut item = crate::helpers::Item::new();
     item.insert("PK".into(), text(&broken));
     item.insert("SK".into(), text(job));
@@ -180,7 +177,7 @@ async fn every_break_of_the_indexes_and_every_unreadable_item_is_caught() {
     f.put(item).await;
     f.caught(
         "a connection TTL would delete at another time than it expires",
-        &[(Unreadable, "pk", "USER#bob")],
+        &[(Unreadable, "pk", &key::user("bob"))],
     )
     .await;
 
