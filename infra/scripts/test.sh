@@ -21,6 +21,11 @@ cargo fmt --all --check
 step "cfn-lint template.yaml"
 .venv/bin/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
 
+# As AsyncAPI tools read it, its reference into infra/openapi.yaml followed; the black-box
+# tests hold what the server sends to its schemas.
+step "AsyncAPI parser on infra/asyncapi.yaml"
+node infra/scripts/asyncapi-validate.mjs
+
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 

@@ -2,6 +2,7 @@
 //! turning each request into the API Gateway v2 event the Lambda would get and calling the
 //! same handler the Lambda runs, against DynamoDB Local.
 
+pub mod asyncapi;
 pub mod auth;
 pub mod filter;
 pub mod gateway;

@@ -69,13 +69,18 @@ impl Socket {
             .expect("the socket takes a message");
     }
 
-    /// What comes next within `wait`: a message (JSON), the close, or nothing.
+    /// What comes next within `wait`: a message (JSON), the close, or nothing. Every
+    /// message is held to `infra/asyncapi.yaml` here, where all of them arrive.
     pub async fn next_within(&mut self, wait: Duration) -> Heard {
         loop {
             match tokio::time::timeout(wait, self.stream.next()).await {
                 Err(_) => return Heard::Nothing,
                 Ok(Some(Ok(Message::Text(text)))) => {
-                    return Heard::Message(serde_json::from_str(&text).expect("messages are JSON"));
+                    let message = serde_json::from_str(&text).unwrap_or_else(|e| {
+                        panic!("the server sent a message that is not JSON ({e}): {text}")
+                    });
+                    crate::socket_contract::check(&message);
+                    return Heard::Message(message);
                 }
                 Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Ok(Some(Err(_))) => {
                     return Heard::Closed;

@@ -27,6 +27,7 @@ mod round_trips;
 mod runtime_api;
 mod samples;
 mod settling;
+mod socket_contract;
 mod socket_round_trips;
 mod sockets;
 mod sweeps;
