@@ -1,5 +1,5 @@
-use crate::helpers::{spawn_app, str_of};
 use serde_json::json;
+use test_kit::{spawn_app, str_of};
 
 #[tokio::test]
 async fn a_freelancer_applies_once_and_the_owner_sees_the_application() {

@@ -3,7 +3,6 @@
 //! a queue and a DLQ of its own that only its rule may send to, and the sweeper knows each
 //! consumer's queue.
 
-use crate::helpers::spawn_app;
 use local_gateway::pipe::PipeSettings;
 use local_gateway::template::{Template, referenced};
 use serde_json::json;
@@ -11,6 +10,7 @@ use serde_norway::Value;
 use shared::config::queue_url_variable;
 use shared::domain::Consumer;
 use std::collections::BTreeSet;
+use test_kit::spawn_app;
 
 fn props<'a>(template: &'a Template, id: &str) -> &'a Value {
     template.resource_properties(id).unwrap()

@@ -1,10 +1,10 @@
 //! Hires that meet conflicts and lost answers, injected by `fixtures::FaultInjector` since
 //! DynamoDB Local produces neither.
 
-use crate::fixtures::{Fault, app_with_faults, job_with_application};
-use crate::helpers::{TestApp, key, n, s, str_of};
 use shared::store::keys;
 use std::sync::atomic::Ordering;
+use test_kit::{Fault, app_with_faults, job_with_application};
+use test_kit::{TestApp, key, n, s, str_of};
 
 /// The hire answered is the one hire in the table: the job filled once, one contract, the
 /// answer's.

@@ -1,9 +1,9 @@
 //! Escrow contracts: the whole transition table, deadlines, listing and the audit trail.
 
-use crate::fixtures::{act, hired_contract};
-use crate::helpers::{TestApp, s, spawn_app, spawn_app_with};
 use serde_json::{Value, json};
 use shared::store::keys;
+use test_kit::{TestApp, s, spawn_app, spawn_app_with};
+use test_kit::{act, hired_contract};
 
 /// A contract brought to `state` through the API (and the sweeper, for `expired`;
 /// `overdue` is funded with its deadline passed but not yet swept).

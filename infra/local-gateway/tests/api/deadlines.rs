@@ -1,13 +1,13 @@
 //! Races at a deadline: a release or refund against the contract's expiry, a hire against
 //! the job's, fired at fixed offsets from the deadline while sweeps run around it.
 
-use crate::fixtures::{act, funded_contract, job_with_application};
-use crate::helpers::{Reply, TestApp, key, s, spawn_app, spawn_app_with_stream};
 use futures::future::join_all;
 use shared::handlers::sweep::SweepReport;
 use shared::store::keys;
 use shared::time;
 use std::collections::BTreeMap;
+use test_kit::{Reply, TestApp, key, s, spawn_app, spawn_app_with_stream};
+use test_kit::{act, funded_contract, job_with_application};
 
 #[tokio::test]
 async fn release_and_refund_racing_end_in_one_terminal_state() {
@@ -287,7 +287,7 @@ async fn ten_contracts_twenty_callers_three_sweeps_one_outcome_each_and_one_noti
         }
         *outcomes.entry(status.clone()).or_insert(0) += 1;
         let terminal = format!("contract_{status}");
-        let notices = |inbox: &[crate::helpers::Item]| {
+        let notices = |inbox: &[test_kit::Item]| {
             inbox
                 .iter()
                 .filter(|n| {

@@ -1,8 +1,8 @@
 //! The edge as API Gateway's HTTP API (payload 2.0, JWT authorizer) has it: what it answers
 //! itself, how it passes a request on, and what every function's answer carries.
 
-use crate::helpers::{Reply, TestApp, spawn_app};
 use serde_json::json;
+use test_kit::{Reply, TestApp, spawn_app};
 
 async fn post_as(app: &TestApp, content_type: Option<&str>, body: &str) -> Reply {
     let mut req = app.request(reqwest::Method::POST, Some("alice"), "/jobs");

@@ -1,7 +1,7 @@
-use crate::fixtures::job_with_applicants;
-use crate::helpers::{key, n, s, spawn_app, str_of};
 use serde_json::json;
 use shared::store::keys;
+use test_kit::job_with_applicants;
+use test_kit::{key, n, s, spawn_app, str_of};
 
 #[tokio::test]
 async fn hire_fills_the_job_hires_the_application_and_creates_the_contract() {

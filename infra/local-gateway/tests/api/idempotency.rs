@@ -1,16 +1,16 @@
 //! Safe retries: a POST sent again with its `Idempotency-Key` takes effect once, whatever
 //! was lost, and is answered what the first one was.
 
-use crate::fixtures::{
-    Fault, app_with_faults, funded_contract, hired_contract, job_with_application, recorded,
-};
-use crate::helpers::{Reply, TestApp, s, spawn_app, str_of};
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures::future::join_all;
 use serde_json::{Value, json};
 use shared::domain::{IdempotencyKey, UserId};
 use shared::store::keys;
 use std::sync::atomic::Ordering;
+use test_kit::{
+    Fault, app_with_faults, funded_contract, hired_contract, job_with_application, recorded,
+};
+use test_kit::{Reply, TestApp, s, spawn_app, str_of};
 
 fn job() -> Value {
     json!({"title": "Paint a fence", "budget_cents": 20_000})
@@ -26,7 +26,7 @@ async fn jobs_of_alice(app: &TestApp) -> usize {
 }
 
 /// The record a key holds.
-async fn record(app: &TestApp, user: &str, key: &str) -> crate::helpers::Item {
+async fn record(app: &TestApp, user: &str, key: &str) -> test_kit::Item {
     kept(app, user, key).await.expect("the key holds a record")
 }
 
@@ -39,7 +39,7 @@ fn record_key(user: &str, key: &str) -> String {
 }
 
 /// The record `user`'s `key` holds, if any.
-async fn kept(app: &TestApp, user: &str, key: &str) -> Option<crate::helpers::Item> {
+async fn kept(app: &TestApp, user: &str, key: &str) -> Option<test_kit::Item> {
     app.item(&record_key(user, key), keys::IDEMPOTENCY_SK).await
 }
 

@@ -1,6 +1,6 @@
-use crate::helpers::{TestApp, s, spawn_app, str_of};
 use serde_json::{Value, json};
 use shared::store::keys;
+use test_kit::{TestApp, s, spawn_app, str_of};
 
 #[tokio::test]
 async fn create_job_answers_201_with_the_job_and_its_location() {
@@ -421,7 +421,7 @@ async fn only_the_owner_cancels_an_open_job() {
 #[tokio::test]
 async fn a_blank_cursor_is_the_first_page_of_every_listing() {
     let app = spawn_app().await;
-    let (job_id, _) = crate::fixtures::job_with_application(&app).await;
+    let (job_id, _) = test_kit::job_with_application(&app).await;
     let listings = [
         ("alice", "/jobs".to_owned()),
         ("alice", format!("/jobs/{job_id}/applications")),

@@ -5,12 +5,12 @@
 //! fan-out ran first. Nothing is ever hired on a job that is not open. Each test ends with
 //! the audit.
 
-use crate::fixtures::{freelancers, job_with_application_ids};
-use crate::helpers::{Item, TestApp, key, s, spawn_app_with, str_of};
 use futures::future::join_all;
 use serde_json::json;
 use shared::domain::transitions::Apply;
 use shared::domain::{Bid, Job, JobId, UserId};
+use test_kit::{Item, TestApp, key, s, spawn_app_with, str_of};
+use test_kit::{freelancers, job_with_application_ids};
 
 async fn spawn() -> TestApp {
     spawn_app_with(|o| o.stream = true).await

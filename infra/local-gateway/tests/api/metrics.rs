@@ -3,15 +3,15 @@
 //! sweep's work. (Every binary's own line, with its cold start, is checked in
 //! `runtime_api.rs`.)
 
-use crate::fixtures::{
-    Fault, app_with_faults, counted, job_with_application_ids, outbox_bodies, sqs_event,
-};
-use crate::helpers::{spawn_app, str_of};
 use serde_json::json;
 use shared::domain::transitions::Apply;
 use shared::domain::{Bid, JobId, UserId};
 use shared::store::Store;
 use std::time::{Duration, Instant};
+use test_kit::{
+    Fault, app_with_faults, counted, job_with_application_ids, outbox_bodies, sqs_event,
+};
+use test_kit::{spawn_app, str_of};
 
 #[tokio::test]
 async fn a_transaction_sent_again_after_conflicts_and_throttling_counts_each_retry_by_cause() {

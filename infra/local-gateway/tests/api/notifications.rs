@@ -1,10 +1,10 @@
 //! Notifications through the real outbox, the SQS emulator, `notify` and `sweep`.
 
-use crate::fixtures::{freelancers, job_with_application_ids, outbox_bodies, sqs_event};
-use crate::helpers::{Item, TestApp, s, spawn_app, spawn_app_with, spawn_app_with_stream, str_of};
 use serde_json::json;
 use shared::store::keys;
 use std::time::{Duration, Instant};
+use test_kit::{Item, TestApp, s, spawn_app, spawn_app_with, spawn_app_with_stream, str_of};
+use test_kit::{freelancers, job_with_application_ids, outbox_bodies, sqs_event};
 
 fn types(inbox: &[Item]) -> Vec<String> {
     let mut t: Vec<String> = inbox.iter().map(|n| s(n, "type")).collect();

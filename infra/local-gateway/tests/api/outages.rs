@@ -1,13 +1,13 @@
 //! What callers hear while a service the handlers need does not answer.
 
-use crate::fixtures::{FailingReads, Fault, PrivateDynamoDb, app_with_faults};
-use crate::helpers::{Reply, spawn_app_with, str_of};
 use futures::future::join_all;
 use serde_json::json;
 use shared::deadline::CALL as DYNAMODB_CALL_BUDGET;
 use shared::http::RETRY_AFTER_SECS;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+use test_kit::{FailingReads, Fault, PrivateDynamoDb, app_with_faults};
+use test_kit::{Reply, spawn_app_with, str_of};
 
 async fn timed(request: impl Future<Output = Reply>) -> (Reply, Duration) {
     let started = Instant::now();

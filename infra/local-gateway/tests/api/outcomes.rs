@@ -1,11 +1,11 @@
 //! Right in every outcome: answers that agree with the table, trails in commit order,
 //! validation before existence.
 
-use crate::helpers::{Item, TestApp, n, s, spawn_app, spawn_app_with_stream, str_of};
 use futures::future::join_all;
 use serde_json::{Value, json};
 use shared::store::keys;
 use std::collections::HashMap;
+use test_kit::{Item, TestApp, n, s, spawn_app, spawn_app_with_stream, str_of};
 
 #[tokio::test]
 async fn a_bad_cursor_is_refused_before_the_job_is_looked_up() {

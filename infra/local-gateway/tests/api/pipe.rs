@@ -2,8 +2,6 @@
 //! → `notify`. Nothing else sends to the queue here (no sweeper runs), so every message on
 //! it came through the pipe and the bus.
 
-use crate::fixtures::{job_with_application, job_with_application_ids, sqs_event};
-use crate::helpers::{Item, TestApp, dynamodb_endpoint, s, spawn_app_with, sqs_endpoint, str_of};
 use aws_sdk_dynamodb::types::AttributeValue;
 use local_gateway::template::Template;
 use serde_json::{Value, json};
@@ -11,6 +9,8 @@ use shared::domain::{Consumer, Delivery, OutboxEvent};
 use shared::handlers::notify::event_of;
 use shared::store::keys;
 use std::time::{Duration, Instant};
+use test_kit::{Item, TestApp, dynamodb_endpoint, s, spawn_app_with, sqs_endpoint, str_of};
+use test_kit::{job_with_application, job_with_application_ids, sqs_event};
 
 async fn spawn_with_stream() -> TestApp {
     spawn_app_with(|o| o.stream = true).await
@@ -311,7 +311,7 @@ async fn table_kept_from_an_older_template(older: &str) {
 
 #[tokio::test]
 async fn without_the_stream_the_pipe_has_nothing_to_read_and_says_so() {
-    let app = crate::helpers::spawn_app().await;
+    let app = test_kit::spawn_app().await;
     job_with_application(&app).await;
     let error = app.pipe.pipe_once().await.unwrap_err();
     assert!(

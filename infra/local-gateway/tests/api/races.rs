@@ -1,12 +1,12 @@
 //! Real concurrency: many requests in flight at once against DynamoDB Local, then the final
 //! state of the table, not only the status codes.
 
-use crate::fixtures::{freelancers, job_with_application_ids};
-use crate::helpers::{TestApp, n, s, spawn_app, str_of};
 use futures::future::join_all;
 use serde_json::json;
 use shared::store::keys;
 use std::collections::BTreeMap;
+use test_kit::{TestApp, n, s, spawn_app, str_of};
+use test_kit::{freelancers, job_with_application_ids};
 
 /// Fires one hire per application, all at once; returns the count of each status code.
 async fn hire_all_at_once(

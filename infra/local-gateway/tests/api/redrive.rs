@@ -2,13 +2,13 @@
 //! doubling wait, and parked after a bounded number of sends; a claim whose answer was lost
 //! is still the sweeper's.
 
-use crate::fixtures::{Fault, app_with_faults, counted};
-use crate::helpers::{Item, TestApp, n, s, spawn_app};
 use aws_sdk_dynamodb::types::AttributeValue;
 use shared::domain::{Consumer, EventId};
 use shared::handlers::sweep::REDRIVES_BEFORE_PARKING;
 use shared::store::keys;
 use shared::time::{self, Timestamp};
+use test_kit::{Fault, app_with_faults, counted};
+use test_kit::{Item, TestApp, n, s, spawn_app};
 
 /// Writes an outbox event `notify` can never apply (its body is no event), due as if
 /// written at `at`: a poison event.

@@ -1,12 +1,12 @@
 //! Every function binary, run as Lambda runs it: a Lambda Runtime API emulator hands it its
 //! sample event and takes its answer. This is what tests each `main.rs`.
 
-use crate::fixtures::{check_http, check_notify_sample_applied, job_with_application_ids, sample};
-use crate::helpers::{TestApp, dynamodb_endpoint, spawn_app, sqs_endpoint};
 use local_gateway::runtime_api::{Emulator, Setting};
 use serde_json::{Value, json};
 use shared::domain::Consumer;
 use std::time::Duration;
+use test_kit::{TestApp, dynamodb_endpoint, spawn_app, sqs_endpoint};
+use test_kit::{check_http, check_notify_sample_applied, job_with_application_ids, sample};
 
 fn binary(name: &str) -> std::path::PathBuf {
     let path = local_gateway::runtime_api::binary("debug", name);

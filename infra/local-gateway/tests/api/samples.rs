@@ -2,9 +2,9 @@
 //! fed to its handler here, and to its real binary through a Lambda Runtime API emulator in
 //! `runtime_api.rs`, so the samples stay valid and every `main.rs` is exercised.
 
-use crate::fixtures::{EXPECTED, check_http, check_notify_sample_applied, events_dir, sample};
-use crate::helpers::spawn_app;
 use std::collections::BTreeSet;
+use test_kit::spawn_app;
+use test_kit::{EXPECTED, check_http, check_notify_sample_applied, events_dir, sample};
 
 #[test]
 fn every_function_has_a_sample_and_every_sample_a_function() {

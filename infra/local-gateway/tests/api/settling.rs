@@ -2,14 +2,14 @@
 //! are settled by reading back what they wrote, for every operation, inside the request's
 //! deadline; what cannot be settled is 503, never a guess.
 
-use crate::fixtures::{
-    FailingReads, Fault, act, app_with_faults, hired_contract, job_with_application, recorded,
-};
-use crate::helpers::str_of;
 use serde_json::json;
 use shared::store::keys;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+use test_kit::str_of;
+use test_kit::{
+    FailingReads, Fault, act, app_with_faults, hired_contract, job_with_application, recorded,
+};
 
 /// Every read but the job's (what settling a hire reads after the job): the job's sort key
 /// as a GetItem's request body holds it.

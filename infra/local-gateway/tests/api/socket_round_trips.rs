@@ -2,13 +2,13 @@
 //! as `round_trips.rs` holds it for the HTTP routes; and that each call is one its
 //! function's policy allows.
 
-use crate::helpers::{TestApp, spawn_app_with};
-use crate::live::Socket;
 use local_gateway::round_trips::{Call, Recorder};
 use local_gateway::template::Template;
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::time::Duration;
+use test_kit::Socket;
+use test_kit::{TestApp, spawn_app_with};
 
 /// (route key, case, DynamoDB calls, Management API calls, round trips, connections it
 /// closes). A connection closed by the server runs its `$disconnect` (one DeleteItem, of
@@ -96,7 +96,7 @@ async fn measured(
             settled(recorder).await;
             recorder.reset();
             socket.send(json!({"action": "sync", "after": null})).await;
-            assert!(socket.closed_within(crate::live::WAIT).await);
+            assert!(socket.closed_within(test_kit::WAIT).await);
             settled(recorder).await
         }
         (action, _) => {
@@ -178,12 +178,11 @@ async fn each_socket_route_costs_what_the_table_says_and_only_what_its_policy_al
 /// Three notifications in bob's inbox, delivered through the working clients (not counted).
 async fn seed_three_for_bob(app: &TestApp) {
     for _ in 0..3 {
-        let (job_id, ids) = crate::fixtures::job_with_application_ids(app, 1, &["bob"]).await;
+        let (job_id, ids) = test_kit::job_with_application_ids(app, 1, &["bob"]).await;
         app.hire("alice", &job_id, &ids[0]).await.expect(200);
     }
-    let bodies = crate::fixtures::outbox_bodies(app).await;
-    let answer =
-        shared::handlers::notify(app.app.clone(), crate::fixtures::sqs_event(&bodies)).await;
+    let bodies = test_kit::outbox_bodies(app).await;
+    let answer = shared::handlers::notify(app.app.clone(), test_kit::sqs_event(&bodies)).await;
     assert!(answer.batch_item_failures.is_empty());
 }
 

@@ -1,12 +1,12 @@
 //! Live notifications: the WebSocket API pushes what `notify` delivers, a client catches up
 //! by position, and only a valid token connects.
 
-use crate::fixtures::{job_with_application_ids, outbox_bodies, sqs_event};
-use crate::helpers::{TestApp, spawn_app_with, spawn_app_with_stream};
-use crate::live::{Heard, QUIET, Socket, WAIT};
 use local_gateway::sockets::{Limits, ManagementFault};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
+use test_kit::{Heard, QUIET, Socket, WAIT};
+use test_kit::{TestApp, spawn_app_with, spawn_app_with_stream};
+use test_kit::{job_with_application_ids, outbox_bodies, sqs_event};
 
 /// `user`'s inbox as `GET /me/notifications` lists it, by position.
 async fn listed(app: &TestApp, user: &str) -> Vec<Value> {
@@ -460,7 +460,7 @@ async fn with_production_authorizer(issuer: &str) -> TestApp {
     let env = [
         ("JWT_ALGORITHM", "RS256"),
         ("JWT_ISSUER", issuer),
-        ("JWT_AUDIENCE", crate::jwks::AUDIENCE),
+        ("JWT_AUDIENCE", test_kit::jwks::AUDIENCE),
     ];
     let config = shared::auth::AuthConfig::from_lookup(|name| {
         env.iter()
@@ -473,7 +473,7 @@ async fn with_production_authorizer(issuer: &str) -> TestApp {
 
 #[tokio::test]
 async fn the_production_authorizer_takes_rs256_tokens_of_the_issuers_keys_and_nothing_else() {
-    use crate::jwks::{Signer, TestIssuer};
+    use test_kit::jwks::{Signer, TestIssuer};
     let idp = TestIssuer::serve().await;
     let app = with_production_authorizer(&idp.issuer).await;
     let mut bob = app

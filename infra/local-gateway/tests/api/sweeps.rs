@@ -1,13 +1,13 @@
 //! The sweeper's expiries: what it expires, what it reads, and how it stops.
 
-use crate::fixtures::{
-    Fault, act, app_with_faults, counted, funded_contract, hired_contract, job_with_application_ids,
-};
-use crate::helpers::{s, spawn_app, spawn_app_with_stream, str_of};
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use serde_json::json;
 use shared::store::keys;
 use shared::time;
+use test_kit::{
+    Fault, act, app_with_faults, counted, funded_contract, hired_contract, job_with_application_ids,
+};
+use test_kit::{s, spawn_app, spawn_app_with_stream, str_of};
 
 #[tokio::test]
 async fn an_overdue_contract_expires_once_and_both_parties_hear_of_it() {
@@ -35,7 +35,7 @@ async fn an_overdue_contract_expires_once_and_both_parties_hear_of_it() {
     );
 
     app.drain_queue().await;
-    let kinds = |inbox: Vec<crate::helpers::Item>| -> Vec<String> {
+    let kinds = |inbox: Vec<test_kit::Item>| -> Vec<String> {
         let mut k: Vec<String> = inbox
             .iter()
             .map(|n| s(n, "type"))

@@ -2,12 +2,12 @@
 //! table the API wrote.
 
 use super::{Fixture, number, text};
-use crate::helpers::key;
-use crate::helpers::s;
 use ::audit::Check::*;
 use shared::domain::{Consumer, ContractId, EventId, JobId};
 use shared::store::keys::{self, Due};
 use shared::time;
+use test_kit::key;
+use test_kit::s;
 
 fn an_hour_ago() -> time::Timestamp {
     time::now() - chrono::Duration::hours(1)
@@ -106,7 +106,7 @@ async fn every_break_of_hiring_is_caught_with_its_ids() {
     .await;
 
     let unknown = ContractId::generate();
-    let mut link = crate::helpers::Item::new();
+    let mut link = test_kit::Item::new();
     link.insert("PK".into(), text(key::user("zed")));
     link.insert("SK".into(), text(keys::contract_link_sk(unknown)));
     link.insert("contract_id".into(), text(unknown.to_string()));
@@ -209,7 +209,7 @@ async fn every_break_of_delivery_is_caught_with_its_ids() {
     let again = EventId::generate();
     let mut copy = rejected.clone();
     // Delivered as a second notification would be: at the inbox's next position.
-    let next = crate::helpers::n(&rejected, "position") + 1;
+    let next = test_kit::n(&rejected, "position") + 1;
     copy.insert("SK".into(), text(keys::notification_sk(again)));
     copy.insert("notification_id".into(), text(again.to_string()));
     copy.insert("position".into(), number(next));

@@ -5,13 +5,13 @@
 mod breaks;
 mod records;
 
-use crate::fixtures::act;
-use crate::helpers::{Item, TestApp, key, s, spawn_app_with_stream, str_of};
 use ::audit::{Check, Report, Settings};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::json;
 use shared::store::keys;
 use std::collections::HashSet;
+use test_kit::act;
+use test_kit::{Item, TestApp, key, s, spawn_app_with_stream, str_of};
 
 /// A table with a bit of everything, written through the API: filled jobs of one and two
 /// openings, an open one partly hired, a cancelled one whose applicant is not yet told, a

@@ -2,17 +2,17 @@
 //! say, one at a time, by raw writes to a table the API wrote.
 
 use super::{Fixture, number, text};
-use crate::helpers::key;
-use crate::helpers::s;
 use ::audit::Check::*;
 use shared::domain::{EventId, JobId, UserId};
 use shared::store::keys;
 use shared::time;
+use test_kit::key;
+use test_kit::s;
 
 #[tokio::test]
 async fn every_break_of_the_audit_trail_is_caught_with_its_ids() {
     let f = Fixture::new().await;
-    let key = |r: &crate::helpers::Item| (s(r, "PK"), s(r, "SK"));
+    let key = |r: &test_kit::Item| (s(r, "PK"), s(r, "SK"));
 
     let funded = f.record(&f.job_a, &f.contract_a, "funded").await;
     let (pk, sk) = key(&funded);
@@ -71,7 +71,7 @@ async fn every_break_of_the_audit_trail_is_caught_with_its_ids() {
 }
 
 /// Moves an audit record to another place in its trail by giving it another event id.
-async fn relist(f: &Fixture, mut record: crate::helpers::Item, id: EventId) {
+async fn relist(f: &Fixture, mut record: test_kit::Item, id: EventId) {
     f.delete(&s(&record, "PK"), &s(&record, "SK")).await;
     record.insert("SK".into(), text(keys::event_sk(id)));
     record.insert("event_id".into(), text(id.to_string()));
@@ -140,7 +140,7 @@ async fn every_break_of_the_indexes_and_every_unreadable_item_is_caught() {
     .await;
 
     let broken = keys::job_pk(JobId::generate());
-    let mut item = crate::helpers::Item::new();
+    let mut item = test_kit::Item::new();
     item.insert("PK".into(), text(&broken));
     item.insert("SK".into(), text(job));
     item.insert("status".into(), text("open"));
@@ -166,7 +166,7 @@ async fn every_break_of_the_indexes_and_every_unreadable_item_is_caught() {
         time::now(),
         time::now() + chrono::Duration::hours(1),
     );
-    let mut item: crate::helpers::Item = serde_dynamo::to_item(keys::Row {
+    let mut item: test_kit::Item = serde_dynamo::to_item(keys::Row {
         pk: keys::user_pk(&connection.user_id),
         sk: keys::connection_sk(&connection.connection_id),
         index: keys::IndexKeys::for_connection(&connection),
@@ -181,7 +181,7 @@ async fn every_break_of_the_indexes_and_every_unreadable_item_is_caught() {
     )
     .await;
 
-    let mut item = crate::helpers::Item::new();
+    let mut item = test_kit::Item::new();
     item.insert("PK".into(), text("STRAY#1"));
     item.insert("SK".into(), text("STRAY"));
     f.put(item).await;

@@ -3,13 +3,11 @@
 //! typo does not compile.
 
 use super::Request::{self, Get, Post};
-use crate::fixtures::{
-    funded_contract, hired_contract, job_with_application, job_with_application_ids,
-};
-use crate::helpers::{TestApp, str_of};
 use serde_json::{Value, json};
 use std::future::Future;
 use std::pin::Pin;
+use test_kit::{TestApp, str_of};
+use test_kit::{funded_contract, hired_contract, job_with_application, job_with_application_ids};
 
 /// One request to measure: its endpoint as the template routes it, the outcome it must
 /// get (the status, then the problem code the reply must carry, or a note on the case), and

@@ -2,9 +2,9 @@
 //! outcome. The next changes are to cut these, so a count that moves, up or down, must be
 //! seen and written down here (and in BENCHMARKS.md), never drift unnoticed.
 
-use crate::helpers::{Reply, TestApp, spawn_app_with};
 use futures::StreamExt;
 use local_gateway::round_trips::{Call, Counts, Recorder};
+use test_kit::{Reply, TestApp, spawn_app_with};
 
 mod cases;
 

@@ -9,8 +9,6 @@
 //! let foreign = idp.token("alice").signer(Signer::Foreign).mint();
 //! let late = idp.token("alice").not_before_in(60).mint();
 //! ```
-// A toolkit: each test uses a part of it.
-#![allow(dead_code)]
 
 use axum::Json;
 use axum::routing::get;

@@ -1,3 +1,8 @@
+//! The app a black-box test or a benchmark runs against: a local stack on a table of its
+//! own, a client that checks every answer against the published contract, and what reads
+//! the table and the queue behind the API.
+
+use crate::socket::Socket;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use local_gateway::auth::Auth;
@@ -202,7 +207,7 @@ impl TestApp {
             retry_after,
             headers,
         };
-        super::contract::check(&method, &path, &reply);
+        crate::contract::check(&method, &path, &reply);
         reply
     }
 
@@ -424,54 +429,7 @@ impl TestApp {
         .await
         .expect("sweep")
     }
-}
 
-/// Table keys from ids as the API answers them, through `keys.rs`: no test spells a key.
-pub mod key {
-    use shared::domain::{ApplicationId, ContractId, JobId, UserId};
-    use shared::store::keys;
-
-    pub fn job(id: &str) -> String {
-        keys::job_pk(JobId::parse(id).expect("a job id"))
-    }
-
-    pub fn application(id: &str) -> String {
-        keys::application_sk(ApplicationId::parse(id).expect("an application id"))
-    }
-
-    pub fn contract(id: &str) -> String {
-        keys::contract_pk(ContractId::parse(id).expect("a contract id"))
-    }
-
-    pub fn user(name: &str) -> String {
-        keys::user_pk(&UserId::parse(name).expect("a user id"))
-    }
-}
-
-/// A string attribute of an item, or "".
-pub fn s(item: &Item, name: &str) -> String {
-    item.get(name)
-        .and_then(|v| v.as_s().ok())
-        .cloned()
-        .unwrap_or_default()
-}
-
-/// A numeric attribute of an item.
-pub fn n(item: &Item, name: &str) -> i64 {
-    item.get(name)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|v| v.parse().ok())
-        .expect("numeric attribute")
-}
-
-pub fn str_of(v: &Value, name: &str) -> String {
-    v[name]
-        .as_str()
-        .unwrap_or_else(|| panic!("no {name} in {v}"))
-        .to_owned()
-}
-
-impl TestApp {
     /// The user's inbox, read from the table.
     pub async fn inbox(&self, user: &str) -> Vec<Item> {
         self.items()
@@ -547,9 +505,7 @@ impl TestApp {
             empty_polls = if n == 0 { empty_polls + 1 } else { 0 };
         }
     }
-}
 
-impl TestApp {
     /// Forwards what the table's stream holds through the pipe, then feeds the queue to
     /// `notify` until it stays empty. Returns how many stream records the pipe sent.
     pub async fn pipe_and_drain(&self) -> usize {
@@ -561,9 +517,7 @@ impl TestApp {
         self.notify_queue().await;
         sent
     }
-}
 
-impl TestApp {
     /// Deletes the table. For tests that write states the API cannot make: the audit that
     /// `make test` runs over every test table afterwards is to judge what the API wrote.
     pub async fn delete_table(&self) {
@@ -574,4 +528,78 @@ impl TestApp {
             .await
             .expect("table deleted");
     }
+
+    /// `user`'s socket, with a token of theirs.
+    pub async fn connect(&self, user: &str) -> Socket {
+        self.connect_with(&format!("token={}", self.token(user)))
+            .await
+            .unwrap_or_else(|status| panic!("{user} could not connect: {status}"))
+    }
+
+    /// A socket opened with `query`, or the status the handshake was refused with.
+    pub async fn connect_with(&self, query: &str) -> Result<Socket, u16> {
+        let url = format!("{}/ws?{query}", self.address.replacen("http", "ws", 1));
+        Socket::open(&url).await
+    }
+
+    /// The connection ids recorded for `user`, from the table.
+    pub async fn connection_ids(&self, user: &str) -> Vec<String> {
+        let user = shared::domain::UserId::parse(user).unwrap();
+        let mut ids: Vec<String> = self
+            .app
+            .store
+            .connections(&user)
+            .await
+            .expect("connections")
+            .into_iter()
+            .map(|c| c.connection_id.to_string())
+            .collect();
+        ids.sort();
+        ids
+    }
+}
+
+/// Table keys from ids as the API answers them, through `keys.rs`: no test spells a key.
+pub mod key {
+    use shared::domain::{ApplicationId, ContractId, JobId, UserId};
+    use shared::store::keys;
+
+    pub fn job(id: &str) -> String {
+        keys::job_pk(JobId::parse(id).expect("a job id"))
+    }
+
+    pub fn application(id: &str) -> String {
+        keys::application_sk(ApplicationId::parse(id).expect("an application id"))
+    }
+
+    pub fn contract(id: &str) -> String {
+        keys::contract_pk(ContractId::parse(id).expect("a contract id"))
+    }
+
+    pub fn user(name: &str) -> String {
+        keys::user_pk(&UserId::parse(name).expect("a user id"))
+    }
+}
+
+/// A string attribute of an item, or "".
+pub fn s(item: &Item, name: &str) -> String {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// A numeric attribute of an item.
+pub fn n(item: &Item, name: &str) -> i64 {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("numeric attribute")
+}
+
+pub fn str_of(v: &Value, name: &str) -> String {
+    v[name]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {name} in {v}"))
+        .to_owned()
 }

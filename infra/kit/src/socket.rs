@@ -1,6 +1,5 @@
 //! A WebSocket client of the local gateway's `/ws`, as a browser would hold one.
 
-use crate::helpers::TestApp;
 use futures::{SinkExt, StreamExt};
 use serde_json::Value;
 use std::time::Duration;
@@ -26,42 +25,16 @@ pub enum Heard {
     Nothing,
 }
 
-impl TestApp {
-    /// `user`'s socket, with a token of theirs.
-    pub async fn connect(&self, user: &str) -> Socket {
-        self.connect_with(&format!("token={}", self.token(user)))
-            .await
-            .unwrap_or_else(|status| panic!("{user} could not connect: {status}"))
-    }
-
-    /// A socket opened with `query`, or the status the handshake was refused with.
-    pub async fn connect_with(&self, query: &str) -> Result<Socket, u16> {
-        let url = format!("{}/ws?{query}", self.address.replacen("http", "ws", 1));
+impl Socket {
+    /// A socket to `url`, or the status the handshake was refused with.
+    pub async fn open(url: &str) -> Result<Self, u16> {
         match tokio_tungstenite::connect_async(url).await {
-            Ok((stream, _)) => Ok(Socket { stream }),
+            Ok((stream, _)) => Ok(Self { stream }),
             Err(tungstenite::Error::Http(response)) => Err(response.status().as_u16()),
             Err(e) => panic!("the handshake failed without an answer: {e}"),
         }
     }
 
-    /// The connection ids recorded for `user`, from the table.
-    pub async fn connection_ids(&self, user: &str) -> Vec<String> {
-        let user = shared::domain::UserId::parse(user).unwrap();
-        let mut ids: Vec<String> = self
-            .app
-            .store
-            .connections(&user)
-            .await
-            .expect("connections")
-            .into_iter()
-            .map(|c| c.connection_id.to_string())
-            .collect();
-        ids.sort();
-        ids
-    }
-}
-
-impl Socket {
     pub async fn send(&mut self, message: Value) {
         self.stream
             .send(Message::text(message.to_string()))
