@@ -284,9 +284,9 @@ pub async fn calls(clients: usize, flows: usize, online: bool) -> Result<(), Box
     }
     let secs = started.elapsed().as_secs_f64();
     let window = snapshot();
-    let largest_push = match live {
+    let (largest_push, repeated) = match live {
         Some(live) => live.close_owners(&done).await?,
-        None => 0,
+        None => (0, Vec::new()),
     };
     for (owner, freelancer) in &done {
         for (user, kind) in [(owner, "application_received"), (freelancer, "hired")] {
@@ -394,7 +394,13 @@ pub async fn calls(clients: usize, flows: usize, online: bool) -> Result<(), Box
         }
     }
     if online {
-        println!("  the largest message pushed: {largest_push} bytes");
+        println!(
+            "  the largest message pushed: {largest_push} bytes; pushed twice to an owner: {}",
+            repeated.len()
+        );
+        for line in repeated.iter().take(10) {
+            println!("    {line}");
+        }
     }
     println!(
         "  index entries: {:.2} writes, {:.2} write units",

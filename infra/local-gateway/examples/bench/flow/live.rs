@@ -102,9 +102,15 @@ impl Live {
         }
     }
 
-    /// Closes the owners' sockets; fails unless each heard one `application_received` per
-    /// flow of theirs, and nothing else. Answers the largest message heard, in bytes.
-    pub async fn close_owners(self, flows: &[(String, String)]) -> Result<usize, BoxError> {
+    /// Closes the owners' sockets; fails unless each heard every `application_received` of
+    /// their flows, and nothing else. A notification pushed twice is counted, not failed:
+    /// `notify` pushes again what it finds already delivered (an event delivered twice), and
+    /// a client keeps one per position. Answers the largest message heard, in bytes, and the
+    /// repeated pushes with their notification ids.
+    pub async fn close_owners(
+        self,
+        flows: &[(String, String)],
+    ) -> Result<(usize, Vec<String>), BoxError> {
         let mut expected: BTreeMap<&str, usize> = BTreeMap::new();
         for (owner, _) in flows {
             *expected.entry(owner).or_default() += 1;
@@ -112,29 +118,32 @@ impl Live {
         // Whatever was pushed has arrived: the run is settled and the freelancers, pushed
         // in the same batches, have heard theirs.
         let _ = self.stop.send(true);
-        let mut wrong = Vec::new();
+        let (mut wrong, mut repeated) = (Vec::new(), Vec::new());
         for (owner, mut rx, task) in self.owners {
             let _ = task.await;
-            let mut received = 0;
+            let mut ids = std::collections::BTreeSet::new();
             while let Ok((_, m)) = rx.try_recv() {
-                if m["type"] == "notification"
-                    && m["notification"]["type"] == "application_received"
-                {
-                    received += 1;
+                let n = &m["notification"];
+                if m["type"] == "notification" && n["type"] == "application_received" {
                     self.largest.fetch_max(text_len(&m), Ordering::Relaxed);
+                    let id = n["notification_id"].as_str().unwrap_or_default().to_owned();
+                    if !ids.insert(id.clone()) {
+                        repeated.push(format!("{owner}: {id} at position {}", n["position"]));
+                    }
                 } else {
                     wrong.push(format!("{owner} heard {m}"));
                 }
             }
             let want = expected.get(owner.as_str()).copied().unwrap_or(0);
-            if received != want {
+            if ids.len() != want {
                 wrong.push(format!(
-                    "{owner}: {received} application_received pushed of {want}"
+                    "{owner}: {} application_received pushed of {want}",
+                    ids.len()
                 ));
             }
         }
         match wrong.first() {
-            None => Ok(self.largest.load(Ordering::Relaxed)),
+            None => Ok((self.largest.load(Ordering::Relaxed), repeated)),
             Some(first) => {
                 Err(format!("{} owners' pushes wrong; first: {first}", wrong.len()).into())
             }
