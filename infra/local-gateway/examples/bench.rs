@@ -3,13 +3,14 @@
 //!   cargo run --release -p local-gateway --example bench -- hire-race [N] [OPENINGS]
 //!   cargo run --release -p local-gateway --example bench -- notify [EVENTS]
 //!   cargo run --release -p local-gateway --example bench -- delay [HIRES]
+//!   cargo run --release -p local-gateway --example bench -- push-delay [HIRES] [USERS]
 //!   cargo run --release -p local-gateway --example bench -- sweep-reads [DISPATCHED] [DUE]
 //!   cargo run --release -p local-gateway --example bench -- load [CLIENTS] [ROUNDS] [FLOWS]
 //!   cargo run --release -p local-gateway --example bench -- hire-overhead [HIRES]
 //!   cargo run --release -p local-gateway --example bench -- engine-race [N] [ROUNDS]
 //!   cargo run --release -p local-gateway --example bench -- idempotency [REQUESTS]
 //!   cargo run --release -p local-gateway --example bench -- apply-burst [APPLICANTS] [IN_FLIGHT] [JOBS]
-//!   cargo run --release -p local-gateway --example bench -- flow-calls [CLIENTS] [FLOWS]
+//!   cargo run --release -p local-gateway --example bench -- flow-calls [CLIENTS] [FLOWS] [offline]
 //!   cargo run --release -p local-gateway --example bench -- flow-cpu CLIENTS FLOWS URL NAME=PID...
 //!
 //! Needs DYNAMODB_ENDPOINT and SQS_ENDPOINT (DynamoDB Local and the SQS emulator), as
@@ -37,6 +38,8 @@ use std::time::{Duration, Instant};
 
 #[path = "bench/burst.rs"]
 mod burst;
+#[path = "bench/push.rs"]
+mod push;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -1091,16 +1094,17 @@ async fn main() -> Result<(), BoxError> {
         Some("hire-race") => hire_race(arg(1, 1_000), arg(2, 1) as u32).await,
         Some("notify") => notify_throughput(arg(1, 1_000)).await,
         Some("delay") => delay(arg(1, 100)).await,
+        Some("push-delay") => push::delay(arg(1, 500), arg(2, 50)).await,
         Some("sweep-reads") => sweep_reads(arg(1, 10_000), arg(2, 100)).await,
         Some("load") => load(arg(1, 16), arg(2, 3), arg(3, 300)).await,
         Some("hire-overhead") => hire_overhead(arg(1, 1_000)).await,
         Some("engine-race") => engine_race(arg(1, 1_000), arg(2, 3)).await,
         Some("idempotency") => idempotency(arg(1, 1_000)).await,
         Some("apply-burst") => burst::apply_burst(arg(1, 1_000), arg(2, 150), arg(3, 1)).await,
-        Some("flow-calls") => flow::calls(arg(1, 16), arg(2, 500)).await,
+        Some("flow-calls") => flow::calls(arg(1, 16), arg(2, 500), args.get(3).map(String::as_str) != Some("offline")).await,
         Some("flow-cpu") => flow::cpu(arg(1, 16), arg(2, 1_000), &args[3.min(args.len())..]).await,
         _ => Err(
-            "usage: bench hire-race|notify|delay|sweep-reads|load|hire-overhead|engine-race|idempotency|apply-burst|flow-calls|flow-cpu [args]"
+            "usage: bench hire-race|notify|delay|push-delay|sweep-reads|load|hire-overhead|engine-race|idempotency|apply-burst|flow-calls|flow-cpu [args]"
                 .into(),
         ),
     }

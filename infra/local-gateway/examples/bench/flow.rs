@@ -85,7 +85,23 @@ pub async fn run(
     flows: usize,
     run: &str,
 ) -> Result<Vec<(String, String)>, BoxError> {
+    run_with(api, clients, flows, run, |_, _| async { Ok(()) }).await
+}
+
+/// [`run`], with `before` awaited ahead of each flow, given its owner and freelancer.
+pub async fn run_with<F, Fut>(
+    api: &Api,
+    clients: usize,
+    flows: usize,
+    run: &str,
+    before: F,
+) -> Result<Vec<(String, String)>, BoxError>
+where
+    F: Fn(String, String) -> Fut,
+    Fut: std::future::Future<Output = Result<(), BoxError>>,
+{
     let next = AtomicUsize::new(0);
+    let before = &before;
     let per_client = join_all((0..clients).map(|c| {
         let next = &next;
         async move {
@@ -97,6 +113,7 @@ pub async fn run(
                     return Ok::<_, BoxError>(done);
                 }
                 let freelancer = format!("{run}-f{k}");
+                before(owner.clone(), freelancer.clone()).await?;
                 flow(api, &owner, &freelancer).await?;
                 done.push((owner.clone(), freelancer));
             }

@@ -1,7 +1,9 @@
-//! `flow-calls [CLIENTS] [FLOWS]`: the AWS calls of the flows, asynchronous ones included,
-//! and the request units DynamoDB would bill for them. The stack runs in this process as
-//! `make dev` runs it (the pipe, the pollers feeding `notify`), every client counted by the
-//! round-trip recorder, one recorder for each part; then one sweep, counted alone.
+//! `flow-calls [CLIENTS] [FLOWS] [offline]`: the AWS calls of the flows, asynchronous ones
+//! included, and the request units DynamoDB would bill for them. The stack runs in this
+//! process as `make dev` runs it (the pipe, the pollers feeding `notify`), every client
+//! counted by the round-trip recorder, one recorder for each part; then one sweep, counted
+//! alone. The users are online (`live.rs`: sockets open, so `notify` pushes), unless
+//! `offline` is given (no socket: `notify` still looks each recipient's connections up).
 //!
 //! Units follow DynamoDB's on-demand rules: a write unit per KB of item per item written,
 //! twice that for each item of a TransactWriteItems (condition checks included); a read unit
@@ -11,6 +13,9 @@
 //! new images), and an index entry counts as its item (the indexes project every
 //! attribute). Then a few flows "as Lambda runs them": each handler in a metrics process,
 //! for its EMF line and its time.
+
+#[path = "live.rs"]
+mod live;
 
 use crate::{Bench, BoxError, percentile, setup_with};
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -226,7 +231,7 @@ fn print_calls(name: &str, window: &[Call], idle: &[Call], secs: f64, flows: usi
     }
 }
 
-pub async fn calls(clients: usize, flows: usize) -> Result<(), BoxError> {
+pub async fn calls(clients: usize, flows: usize, online: bool) -> Result<(), BoxError> {
     // First, while DynamoDB Local is fresh: its writes slow down with the stream records it
     // holds, which the counted flows below leave behind by the thousand.
     as_lambda(AS_LAMBDA).await?;
@@ -253,13 +258,36 @@ pub async fn calls(clients: usize, flows: usize) -> Result<(), BoxError> {
     tokio::time::sleep(IDLE).await;
     let idle = snapshot();
 
+    let run = super::run_name();
+    // The owners connect before the window: one socket each for the whole run.
+    let live = match online {
+        true => Some(live::Live::owners(&bench, &run, clients).await?),
+        false => None,
+    };
     reset();
     let started = Instant::now();
-    let done = super::run(&bench, clients, flows, &super::run_name()).await?;
+    let done = super::run_with(&bench, clients, flows, &run, |_, freelancer| {
+        let (live, bench) = (live.as_ref(), &bench);
+        async move {
+            match live {
+                Some(live) => live.freelancer(bench, freelancer).await,
+                None => Ok(()),
+            }
+        }
+    })
+    .await?;
     let store = shared::store::Store::new(bench.patient.clone(), bench.table.as_str());
     super::settled(&store, &bench.sqs, &bench.queue_url).await?;
+    if let Some(live) = &live {
+        live.freelancers_done().await?;
+        disconnected(&handlers, flows).await?;
+    }
     let secs = started.elapsed().as_secs_f64();
     let window = snapshot();
+    let (largest_push, repeated) = match live {
+        Some(live) => live.close_owners(&done).await?,
+        None => (0, Vec::new()),
+    };
     for (owner, freelancer) in &done {
         for (user, kind) in [(owner, "application_received"), (freelancer, "hired")] {
             let pk = keys::user_pk(&shared::domain::UserId::parse(user).ok_or("user")?);
@@ -285,8 +313,12 @@ pub async fn calls(clients: usize, flows: usize) -> Result<(), BoxError> {
     let kb = (largest as f64 / 1024.0).ceil();
 
     println!(
-        "flow-calls: {clients} clients, {flows} flows in {secs:.1} s until every event was applied; idle {} s before",
-        IDLE.as_secs()
+        "flow-calls: {clients} clients, {flows} flows in {secs:.1} s until every event was applied; idle {} s before; users {}",
+        IDLE.as_secs(),
+        match online {
+            true => "online (each owner a socket for the run, each freelancer one for their flow)",
+            false => "offline",
+        }
     );
     println!("\n| made by | call | per flow | idle, per second | per flow beyond idle |");
     println!("|---|---|---|---|---|");
@@ -347,6 +379,28 @@ pub async fn calls(clients: usize, flows: usize) -> Result<(), BoxError> {
             per_flow(write_units(&window[i], kb)?),
             per_flow(read_units(&window[i], largest))
         );
+        for (call, calls) in by_read(&window[i]) {
+            let sizes: Vec<usize> = calls
+                .iter()
+                .filter_map(|c| c.read.as_ref())
+                .flat_map(|r| r.returned.iter().copied())
+                .collect();
+            println!(
+                "    {call}: {:.2} read units, {:.2} items returned per call, the largest {} bytes",
+                per_flow(read_units(&calls, largest)),
+                sizes.len() as f64 / calls.len() as f64,
+                sizes.iter().max().unwrap_or(&0)
+            );
+        }
+    }
+    if online {
+        println!(
+            "  the largest message pushed: {largest_push} bytes; pushed twice to an owner: {}",
+            repeated.len()
+        );
+        for line in repeated.iter().take(10) {
+            println!("    {line}");
+        }
     }
     println!(
         "  index entries: {:.2} writes, {:.2} write units",
@@ -364,6 +418,50 @@ pub async fn calls(clients: usize, flows: usize) -> Result<(), BoxError> {
         announced.iter().max().unwrap_or(&0)
     );
     Ok(())
+}
+
+/// A source's reads by operation and consistency, for the read units of each.
+fn by_read(calls: &[Call]) -> BTreeMap<String, Vec<Call>> {
+    let mut reads: BTreeMap<String, Vec<Call>> = BTreeMap::new();
+    for call in calls {
+        if let Some(read) = &call.read {
+            let consistency = match read.consistent {
+                true => "consistent",
+                false => "eventually consistent",
+            };
+            reads
+                .entry(format!(
+                    "{} {}, {consistency}",
+                    call.service, call.operation
+                ))
+                .or_default()
+                .push(call.clone());
+        }
+    }
+    reads
+}
+
+/// Waits until every freelancer's `$disconnect` has forgotten their connection (one
+/// DeleteItem each, the only one the requests' and routes' clients make), so that the window
+/// holds them all.
+async fn disconnected(handlers: &Recorder, flows: usize) -> Result<(), BoxError> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let deletes = handlers
+            .calls()
+            .iter()
+            .filter(|c| c.operation == "DeleteItem" && c.end.is_some())
+            .count();
+        if deletes >= flows {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(
+                format!("{deletes} of {flows} connections forgotten after their close").into(),
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// One request through its handler as its function runs it: the handler in a metrics
