@@ -133,6 +133,12 @@ pub async fn spawn_app() -> TestApp {
 /// the consumer, so tests that want delivery call `drain_queue`.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Options)) -> TestApp {
     shared::telemetry::init();
+    start_app(adjust).await
+}
+
+/// [`spawn_app_with`] without installing the functions' logs: for a benchmark, whose
+/// output is its figures.
+pub async fn start_app(adjust: impl FnOnce(&mut Options)) -> TestApp {
     let table = format!("test-{}", ulid::Ulid::generate().to_string().to_lowercase());
     let config = Config {
         table_name: table.clone(),
@@ -454,29 +460,26 @@ impl TestApp {
     /// Messages waiting in a queue (visible or in flight).
     pub async fn queue_depth(&self, url: &str) -> usize {
         use aws_sdk_sqs::types::QueueAttributeName as A;
-        let attrs = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(url)
-            .attribute_names(A::ApproximateNumberOfMessages)
-            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
-            .send()
-            .await
-            .expect("queue attributes")
-            .attributes
-            .unwrap_or_default();
-        [
-            A::ApproximateNumberOfMessages,
-            A::ApproximateNumberOfMessagesNotVisible,
-        ]
-        .iter()
-        .map(|a| {
-            attrs
-                .get(a)
-                .and_then(|v| v.parse::<usize>().ok())
-                .unwrap_or(0)
-        })
-        .sum()
+        self.queue_count(url, A::ApproximateNumberOfMessages).await
+            + self
+                .queue_count(url, A::ApproximateNumberOfMessagesNotVisible)
+                .await
+    }
+
+    /// One count the queue at `url` reports of itself.
+    pub async fn queue_count(
+        &self,
+        url: &str,
+        name: aws_sdk_sqs::types::QueueAttributeName,
+    ) -> usize {
+        queue_count(&self.sqs, url, name).await
+    }
+
+    /// A DynamoDB client without timeouts, for counting what is in the table: after a race,
+    /// calls that timed out are still queued in the one DynamoDB Local, and a count waits its
+    /// turn rather than timing out behind them.
+    pub fn patient_dynamo(&self) -> Client {
+        Client::new(&shared::app::local_sdk_config(&dynamodb_endpoint()))
     }
 
     /// Delivers what was announced: forwards the table's stream through the pipe (when the
@@ -579,6 +582,27 @@ pub mod key {
     pub fn user(name: &str) -> String {
         keys::user_pk(&UserId::parse(name).expect("a user id"))
     }
+}
+
+/// One count the queue at `url` reports of itself.
+pub async fn queue_count(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    name: aws_sdk_sqs::types::QueueAttributeName,
+) -> usize {
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(name.clone())
+        .send()
+        .await
+        .expect("queue attributes")
+        .attributes
+        .unwrap_or_default();
+    attributes
+        .get(&name)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// A string attribute of an item, or "".

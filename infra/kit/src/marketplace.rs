@@ -23,6 +23,9 @@ pub fn freelancers(prefix: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{prefix}{i}")).collect()
 }
 
+/// The owner of the jobs these fixtures post.
+pub const OWNER: &str = "alice";
+
 /// Alice's job with `openings`, and an application from each of `applicants`, the i-th
 /// bidding 1,000 + i cents; they apply 25 at a time, as many at once as a test needs.
 pub async fn job_with_applicants(
@@ -30,7 +33,7 @@ pub async fn job_with_applicants(
     openings: u32,
     applicants: &[impl AsRef<str>],
 ) -> (String, Vec<Value>) {
-    let job = app.create_job("alice", json!({"openings": openings})).await;
+    let job = app.create_job(OWNER, json!({"openings": openings})).await;
     let job_id = str_of(&job, "job_id");
     let mut applications = Vec::with_capacity(applicants.len());
     for (chunk, names) in applicants.chunks(25).enumerate() {

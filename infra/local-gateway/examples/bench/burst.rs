@@ -144,13 +144,14 @@ async fn check_outcome(
         .into());
     }
     // Nothing dead-lettered on the way: every delivery to the owner's inbox went through.
-    let dlq = &bench.stack.queues[&shared::domain::Consumer::Notify].dead_letter_url;
-    let dead = super::queue_attribute(
-        &bench.sqs,
-        dlq,
-        aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages,
-    )
-    .await?;
+    let dlq = &bench.kit.stack.queues[&shared::domain::Consumer::Notify].dead_letter_url;
+    let dead = bench
+        .kit
+        .queue_count(
+            dlq,
+            aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages,
+        )
+        .await;
     if dead > 0 {
         return Err(format!("{dead} messages in notify's DLQ").into());
     }

@@ -13,7 +13,7 @@ mod calls;
 
 pub use calls::calls;
 
-use super::{Api, BoxError, queue_attribute};
+use super::{Api, BoxError};
 use aws_sdk_sqs::types::QueueAttributeName;
 use futures::future::join_all;
 use local_gateway::auth::Auth;
@@ -22,6 +22,7 @@ use shared::store::{OutboxRow, keys};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use test_kit::queue_count;
 
 /// Flows run before measuring, at the same concurrency: DynamoDB Local's JVM compiles its
 /// hot paths during the first thousands of requests, which is not what a flow costs.
@@ -153,14 +154,13 @@ pub async fn settled(
                 .items
                 .len();
         }
-        let waiting = queue_attribute(sqs, url, QueueAttributeName::ApproximateNumberOfMessages)
-            .await?
-            + queue_attribute(
+        let waiting = queue_count(sqs, url, QueueAttributeName::ApproximateNumberOfMessages).await
+            + queue_count(
                 sqs,
                 url,
                 QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
             )
-            .await?;
+            .await;
         match (due + waiting, quiet_since) {
             (0, Some(since)) if since.elapsed() >= QUIET => return Ok(()),
             (0, None) => quiet_since = Some(Instant::now()),

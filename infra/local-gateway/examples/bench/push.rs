@@ -138,7 +138,7 @@ pub async fn delay(hires: usize, users: usize) -> Result<(), BoxError> {
         });
         tasks.push(task);
     }
-    let open = bench.stack.sockets.open();
+    let open = bench.kit.stack.sockets.open();
     if open != users {
         return Err(format!("{open} sockets open, not {users}").into());
     }

@@ -1,0 +1,60 @@
+//! `delay [HIRES]`: from a hire's 200 to its notification in the inbox.
+
+use super::*;
+
+pub async fn delay(hires: usize) -> Result<(), BoxError> {
+    let bench = setup(true, true).await?;
+    let mut delays = Vec::with_capacity(hires);
+    for i in 0..hires {
+        let freelancer = format!("d{i}");
+        let (_, job) = bench
+            .post(
+                "owner",
+                "/jobs",
+                json!({"title": "Delay", "budget_cents": 100}),
+            )
+            .await?;
+        let job_id = job["job_id"].as_str().ok_or("job")?.to_owned();
+        let (_, app) = bench
+            .post(
+                &freelancer,
+                &format!("/jobs/{job_id}/applications"),
+                json!({"bid_cents": 100}),
+            )
+            .await?;
+        let application_id = app["application_id"].as_str().ok_or("app")?;
+        let (status, _) = bench
+            .post(
+                "owner",
+                &format!("/jobs/{job_id}/hire"),
+                json!({"application_id": application_id}),
+            )
+            .await?;
+        if status != 200 {
+            return Err(format!("hire answered {status}").into());
+        }
+        let hired_at = Instant::now();
+        loop {
+            let inbox = bench.get(&freelancer, "/me/notifications").await?;
+            if inbox["items"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|n| n["type"] == "hired"))
+            {
+                delays.push(hired_at.elapsed());
+                break;
+            }
+            if hired_at.elapsed() > Duration::from_secs(30) {
+                return Err("notification never arrived".into());
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    delays.sort();
+    println!(
+        "delay hire→inbox over {hires} hires: p50={:.0}ms p99={:.0}ms max={:.0}ms",
+        percentile(&delays, 0.5),
+        percentile(&delays, 0.99),
+        percentile(&delays, 1.0)
+    );
+    Ok(())
+}
