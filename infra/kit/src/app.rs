@@ -2,6 +2,8 @@
 //! own, a client that checks every answer against the published contract, and what reads
 //! the table and the queue behind the API.
 
+use crate::items::*;
+use crate::reply::Reply;
 use crate::socket::Socket;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -33,76 +35,6 @@ pub struct TestApp {
     /// Serves until the test ends.
     /// The stack itself, for what the fields above do not show (its queues, its config).
     pub stack: LocalStack,
-}
-
-#[derive(Debug, Clone)]
-pub struct Reply {
-    pub status: u16,
-    pub body: Value,
-    pub content_type: String,
-    pub location: Option<String>,
-    pub retry_after: Option<String>,
-    pub headers: reqwest::header::HeaderMap,
-}
-
-impl Reply {
-    pub fn code(&self) -> &str {
-        self.body["code"].as_str().unwrap_or("")
-    }
-
-    /// Whether this is an answer kept for an `Idempotency-Key`, sent again.
-    pub fn replayed(&self) -> bool {
-        self.headers
-            .get("idempotent-replayed")
-            .is_some_and(|v| v == "true")
-    }
-
-    /// Fails the test with the whole reply unless the status is `status`.
-    #[track_caller]
-    pub fn expect(self, status: u16) -> Value {
-        assert_eq!(self.status, status, "unexpected reply: {self:#?}");
-        self.body
-    }
-
-    #[track_caller]
-    pub fn expect_problem(&self, status: u16, code: &str) {
-        assert_eq!(
-            (self.status, self.code()),
-            (status, code),
-            "unexpected reply: {self:#?}"
-        );
-        assert_eq!(self.content_type, "application/problem+json");
-        assert_eq!(self.body["status"], status);
-        assert!(self.body["title"].is_string() && self.body["detail"].is_string());
-        // The id a client can quote: in the body, and in the header of every function's
-        // answer (a replay's body keeps the first request's).
-        let quoted = self.body["request_id"].as_str().unwrap_or_default();
-        assert!(!quoted.is_empty(), "no request_id: {self:#?}");
-        let header = self.header("x-request-id").expect("x-request-id");
-        if !self.replayed() {
-            assert_eq!(quoted, header);
-        }
-    }
-
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    /// API Gateway's JWT authorizer's own 401, which no function produces.
-    #[track_caller]
-    pub fn expect_unauthorized(&self) {
-        assert_eq!(
-            (self.status, &self.body),
-            (401, &serde_json::json!({"message": "Unauthorized"})),
-            "unexpected reply: {self:#?}"
-        );
-        assert!(
-            self.header("www-authenticate")
-                .is_some_and(|h| h.starts_with("Bearer"))
-        );
-        assert!(self.header("apigw-requestid").is_some());
-        assert!(self.header("x-request-id").is_none());
-    }
 }
 
 pub fn dynamodb_endpoint() -> String {
@@ -560,70 +492,4 @@ impl TestApp {
         ids.sort();
         ids
     }
-}
-
-/// Table keys from ids as the API answers them, through `keys.rs`: no test spells a key.
-pub mod key {
-    use shared::domain::{ApplicationId, ContractId, JobId, UserId};
-    use shared::store::keys;
-
-    pub fn job(id: &str) -> String {
-        keys::job_pk(JobId::parse(id).expect("a job id"))
-    }
-
-    pub fn application(id: &str) -> String {
-        keys::application_sk(ApplicationId::parse(id).expect("an application id"))
-    }
-
-    pub fn contract(id: &str) -> String {
-        keys::contract_pk(ContractId::parse(id).expect("a contract id"))
-    }
-
-    pub fn user(name: &str) -> String {
-        keys::user_pk(&UserId::parse(name).expect("a user id"))
-    }
-}
-
-/// One count the queue at `url` reports of itself.
-pub async fn queue_count(
-    sqs: &aws_sdk_sqs::Client,
-    url: &str,
-    name: aws_sdk_sqs::types::QueueAttributeName,
-) -> usize {
-    let attributes = sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(name.clone())
-        .send()
-        .await
-        .expect("queue attributes")
-        .attributes
-        .unwrap_or_default();
-    attributes
-        .get(&name)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-/// A string attribute of an item, or "".
-pub fn s(item: &Item, name: &str) -> String {
-    item.get(name)
-        .and_then(|v| v.as_s().ok())
-        .cloned()
-        .unwrap_or_default()
-}
-
-/// A numeric attribute of an item.
-pub fn n(item: &Item, name: &str) -> i64 {
-    item.get(name)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|v| v.parse().ok())
-        .expect("numeric attribute")
-}
-
-pub fn str_of(v: &Value, name: &str) -> String {
-    v[name]
-        .as_str()
-        .unwrap_or_else(|| panic!("no {name} in {v}"))
-        .to_owned()
 }

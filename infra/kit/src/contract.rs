@@ -16,14 +16,14 @@ fn local_only(path: &str) -> bool {
 
 /// Fails the test unless the answer to `method path` is one the document describes.
 #[track_caller]
-pub fn check(method: &str, path: &str, reply: &crate::app::Reply) {
+pub fn check(method: &str, path: &str, reply: &crate::Reply) {
     if let Err(why) = verify(method, path, reply) {
         panic!("{why}\n{method} {path} answered {reply:#?}");
     }
 }
 
 /// Why the answer to `method path` is not one the document describes, if it is not.
-pub fn verify(method: &str, path: &str, reply: &crate::app::Reply) -> Result<(), String> {
+pub fn verify(method: &str, path: &str, reply: &crate::Reply) -> Result<(), String> {
     if local_only(path) {
         return Ok(());
     }
@@ -154,7 +154,7 @@ fn validate(key: &str, schema: &Value, instance: &Value) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::Reply;
+    use crate::Reply;
 
     fn reply(status: u16, content_type: &str, body: Value, headers: &[(&str, &str)]) -> Reply {
         let mut map = reqwest::header::HeaderMap::new();
@@ -199,7 +199,7 @@ mod tests {
     /// The local gateway serves the document, to anyone, as JSON.
     #[tokio::test]
     async fn the_local_gateway_serves_the_document() {
-        let app = crate::app::spawn_app().await;
+        let app = crate::spawn_app().await;
         let reply = app
             .send(app.request(reqwest::Method::GET, None, "/openapi.json"))
             .await;

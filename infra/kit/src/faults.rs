@@ -4,7 +4,7 @@
 //! `TransactionConflict`, or passes them through and then answers 500 as if the response had
 //! been lost.
 
-use crate::app::{TestApp, spawn_app_with};
+use crate::{TestApp, spawn_app_with};
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
     SharedHttpConnector,

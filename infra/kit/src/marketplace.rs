@@ -1,6 +1,6 @@
 //! Jobs, applications, hires and contracts, set up through the API.
 
-use crate::app::{Reply, TestApp, str_of};
+use crate::{Reply, TestApp, str_of};
 use futures::future::join_all;
 use serde_json::{Value, json};
 

@@ -1,6 +1,6 @@
 //! Messages for `notify`, as its queue delivers them.
 
-use crate::app::{TestApp, s};
+use crate::{TestApp, s};
 use shared::domain::Consumer;
 use shared::store::keys;
 

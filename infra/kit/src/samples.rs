@@ -1,6 +1,6 @@
 //! The sample events of `infra/events/`, one per function (for `sam local invoke -e`).
 
-use crate::app::{TestApp, s};
+use crate::{TestApp, s};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
