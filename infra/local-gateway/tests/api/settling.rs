@@ -229,3 +229,38 @@ async fn a_slow_hire_starts_nothing_it_cannot_finish_before_the_deadline() {
     );
     assert_eq!(app.contracts_of_job(&job_id).await, 0);
 }
+
+/// A keyed change's record alone says whether it committed, so its outcome is settled as
+/// long as that one read fits before the deadline, even where the reads an unkeyed change
+/// needs would not: a slow DynamoDB that loses the answers of an application sent with an
+/// `Idempotency-Key` leaves time for one read, and the applicant hears 201, not a 503 for
+/// an application that committed.
+#[tokio::test]
+async fn a_keyed_change_is_settled_by_its_record_when_one_read_fits() {
+    let (app, injector) = app_with_faults(Fault::LostResponse).await;
+    let (job_id, _) = job_with_application(&app).await;
+    injector.remaining.store(1_000, Ordering::SeqCst);
+    *injector.delay.lock().unwrap() = Duration::from_millis(700);
+
+    let started = Instant::now();
+    let reply = app
+        .post_keyed(
+            "carol",
+            &format!("/jobs/{job_id}/applications"),
+            json!({"bid_cents": 90}),
+            "slow-and-lost",
+        )
+        .await;
+    let took = started.elapsed();
+
+    assert_eq!(reply.status, 201, "{reply:#?} after {took:?}");
+    assert!(!reply.replayed(), "its own answer, not a replay");
+    assert!(took < shared::deadline::DEFAULT_BUDGET);
+    *injector.delay.lock().unwrap() = Duration::ZERO;
+    injector.remaining.store(0, Ordering::SeqCst);
+    assert_eq!(
+        recorded(&app, &job_id, "applied").await,
+        2,
+        "bob's and carol's, once each"
+    );
+}
