@@ -4,6 +4,7 @@
 //!   cargo run --release -p local-gateway --example bench -- notify [EVENTS]
 //!   cargo run --release -p local-gateway --example bench -- delay [HIRES]
 //!   cargo run --release -p local-gateway --example bench -- push-delay [HIRES] [USERS]
+//!   cargo run --release -p local-gateway --example bench -- push-scale reject|sync|notify [args]
 //!   cargo run --release -p local-gateway --example bench -- sweep-reads [DISPATCHED] [DUE]
 //!   cargo run --release -p local-gateway --example bench -- load [CLIENTS] [ROUNDS] [FLOWS]
 //!   cargo run --release -p local-gateway --example bench -- hire-overhead [HIRES]
@@ -56,6 +57,8 @@ mod load;
 mod notify;
 #[path = "bench/push.rs"]
 mod push;
+#[path = "bench/scale.rs"]
+mod scale;
 #[path = "bench/sweep_reads.rs"]
 mod sweep_reads;
 
@@ -280,6 +283,7 @@ async fn main() -> Result<(), BoxError> {
         Some("notify") => notify::notify_throughput(arg(1, 1_000)).await,
         Some("delay") => delay::delay(arg(1, 100)).await,
         Some("push-delay") => push::delay(arg(1, 500), arg(2, 50)).await,
+        Some("push-scale") => scale::push_scale(&args[1..]).await,
         Some("sweep-reads") => sweep_reads::sweep_reads(arg(1, 10_000), arg(2, 100)).await,
         Some("load") => load::load(arg(1, 16), arg(2, 3), arg(3, 300)).await,
         Some("hire-overhead") => hire_overhead::hire_overhead(arg(1, 1_000)).await,
@@ -289,7 +293,7 @@ async fn main() -> Result<(), BoxError> {
         Some("flow-calls") => flow::calls(arg(1, 16), arg(2, 500), args.get(3).map(String::as_str) != Some("offline")).await,
         Some("flow-cpu") => flow::cpu(arg(1, 16), arg(2, 1_000), &args[3.min(args.len())..]).await,
         _ => Err(
-            "usage: bench hire-race|notify|delay|push-delay|sweep-reads|load|hire-overhead|engine-race|idempotency|apply-burst|flow-calls|flow-cpu [args]"
+            "usage: bench hire-race|notify|delay|push-delay|push-scale|sweep-reads|load|hire-overhead|engine-race|idempotency|apply-burst|flow-calls|flow-cpu [args]"
                 .into(),
         ),
     }
