@@ -33,6 +33,18 @@ pub fn route_keys() -> Vec<String> {
     keys
 }
 
+/// Fails unless `document` names exactly the routes the template has.
+#[cfg(test)]
+pub(crate) fn assert_same_routes(document: &str, mut routed: Vec<String>, documented: &[String]) {
+    routed.sort();
+    let missing: Vec<_> = routed.iter().filter(|k| !documented.contains(k)).collect();
+    let extra: Vec<_> = documented.iter().filter(|k| !routed.contains(k)).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{document} and template.yaml disagree: not documented {missing:?}, not routed {extra:?}"
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -40,27 +52,14 @@ mod tests {
 
     #[test]
     fn the_document_has_every_route_of_the_template_and_no_other() {
-        let mut template: Vec<String> = Template::load_default()
+        let template = Template::load_default()
             .expect("template.yaml loads")
             .routes()
             .expect("routes")
             .iter()
             .map(|r| r.route_key())
             .collect();
-        template.sort();
-        let documented = route_keys();
-        let missing: Vec<_> = template
-            .iter()
-            .filter(|k| !documented.contains(k))
-            .collect();
-        let extra: Vec<_> = documented
-            .iter()
-            .filter(|k| !template.contains(k))
-            .collect();
-        assert!(
-            missing.is_empty() && extra.is_empty(),
-            "infra/openapi.yaml and template.yaml disagree: not documented {missing:?}, not routed {extra:?}"
-        );
+        assert_same_routes("infra/openapi.yaml", template, &route_keys());
     }
 
     #[test]
