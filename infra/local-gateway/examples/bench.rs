@@ -166,6 +166,39 @@ impl Api {
         Ok((status, res.json().await.unwrap_or(Value::Null), replayed))
     }
 
+    /// `owner` posts a job titled `title`, `freelancer` applies, `owner` hires them: the
+    /// job's id. Fails unless the hire answers 200.
+    async fn hire_on_a_new_job(
+        &self,
+        owner: &str,
+        freelancer: &str,
+        title: &str,
+    ) -> Result<String, BoxError> {
+        let (_, job) = self
+            .post(owner, "/jobs", json!({"title": title, "budget_cents": 100}))
+            .await?;
+        let job_id = job["job_id"].as_str().ok_or("job")?.to_owned();
+        let (_, application) = self
+            .post(
+                freelancer,
+                &format!("/jobs/{job_id}/applications"),
+                json!({"bid_cents": 100}),
+            )
+            .await?;
+        let application_id = application["application_id"].as_str().ok_or("app")?;
+        let (status, _) = self
+            .post(
+                owner,
+                &format!("/jobs/{job_id}/hire"),
+                json!({"application_id": application_id}),
+            )
+            .await?;
+        if status != 200 {
+            return Err(format!("hire answered {status}").into());
+        }
+        Ok(job_id)
+    }
+
     async fn get(&self, user: &str, path: &str) -> Result<Value, BoxError> {
         let res = self
             .http

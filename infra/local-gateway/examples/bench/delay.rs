@@ -7,32 +7,9 @@ pub async fn delay(hires: usize) -> Result<(), BoxError> {
     let mut delays = Vec::with_capacity(hires);
     for i in 0..hires {
         let freelancer = format!("d{i}");
-        let (_, job) = bench
-            .post(
-                "owner",
-                "/jobs",
-                json!({"title": "Delay", "budget_cents": 100}),
-            )
+        bench
+            .hire_on_a_new_job("owner", &freelancer, "Delay")
             .await?;
-        let job_id = job["job_id"].as_str().ok_or("job")?.to_owned();
-        let (_, app) = bench
-            .post(
-                &freelancer,
-                &format!("/jobs/{job_id}/applications"),
-                json!({"bid_cents": 100}),
-            )
-            .await?;
-        let application_id = app["application_id"].as_str().ok_or("app")?;
-        let (status, _) = bench
-            .post(
-                "owner",
-                &format!("/jobs/{job_id}/hire"),
-                json!({"application_id": application_id}),
-            )
-            .await?;
-        if status != 200 {
-            return Err(format!("hire answered {status}").into());
-        }
         let hired_at = Instant::now();
         loop {
             let inbox = bench.get(&freelancer, "/me/notifications").await?;

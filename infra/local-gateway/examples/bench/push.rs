@@ -151,32 +151,7 @@ pub async fn delay(hires: usize, users: usize) -> Result<(), BoxError> {
         let u = i % users;
         let freelancer = format!("{run}-f{u}");
         tokio::time::sleep(random_part_of(local_gateway::pipe::POLL_INTERVAL)).await;
-        let (_, job) = bench
-            .post(
-                &owner,
-                "/jobs",
-                json!({"title": "Push", "budget_cents": 100}),
-            )
-            .await?;
-        let job_id = job["job_id"].as_str().ok_or("job")?.to_owned();
-        let (_, application) = bench
-            .post(
-                &freelancer,
-                &format!("/jobs/{job_id}/applications"),
-                json!({"bid_cents": 100}),
-            )
-            .await?;
-        let application_id = application["application_id"].as_str().ok_or("app")?;
-        let (status, _) = bench
-            .post(
-                &owner,
-                &format!("/jobs/{job_id}/hire"),
-                json!({"application_id": application_id}),
-            )
-            .await?;
-        if status != 200 {
-            return Err(format!("hire answered {status}").into());
-        }
+        let job_id = bench.hire_on_a_new_job(&owner, &freelancer, "Push").await?;
         let hired_at = Instant::now();
         let deadline = tokio::time::Instant::from_std(hired_at + TIMEOUT);
 
