@@ -14,7 +14,12 @@ with no exception for 400 or 422:
   the fuzzer sends is drawn; a blank one is the first page, which valid data must get.
   Paging is the black-box tests' to check (tests/api/jobs.rs and the other listings);
 - no `cursor` nor `unread=true` beside `after` (the inbox takes one way of paging at a time);
-- a job's `expires_at` in the future and at most 90 days ahead, when the drawn one is not.
+- a job's `expires_at` in the future and at most 90 days ahead, when the drawn one is not;
+- a search of the board that the API must refuse for how its parameters combine, made one
+  it accepts: no `status` other than `open` beside a search parameter, `min_budget` at most
+  `max_budget`, a `q` with a word to search for (a drawn `q` is replaced: which drawn strings
+  hold only stop words is the stemmer's to say), `relevance` only with a `q`; and a job's
+  `skills` cut to ten distinct ones.
 
 A negative case is sent as drawn: changing a case has schemathesis validate it again, and a
 case with a header left out on purpose would lose what it tests.
@@ -71,6 +76,7 @@ def before_call(ctx, case, **kwargs):
         query["cursor"] = ""
     if "after" in query and query.get("unread") in (True, "true"):
         del query["unread"]
+    _searchable(query)
     if query != (case.query or {}):
         case.query = query
 
@@ -78,6 +84,39 @@ def before_call(ctx, case, **kwargs):
     if isinstance(body, dict) and "expires_at" in body and not _valid_deadline(body["expires_at"]):
         later = datetime.now(timezone.utc) + timedelta(days=7)
         case.body = {**body, "expires_at": later.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    if isinstance(case.body, dict) and "skills" in case.body:
+        case.body = _distinct_skills(case.body)
+
+
+_SEARCH = ("skill", "min_budget", "max_budget", "currency", "posted_after", "posted_before", "q", "sort")
+
+
+def _searchable(query):
+    """Makes a search of the board one whose parameters combine as the API accepts."""
+    if any(name in query for name in _SEARCH) and query.get("status") not in (None, "open"):
+        del query["status"]
+    low, high = query.get("min_budget"), query.get("max_budget")
+    try:
+        if low is not None and high is not None and int(low) > int(high):
+            query["min_budget"], query["max_budget"] = high, low
+    except (TypeError, ValueError):
+        pass
+    if "q" in query or query.get("sort") == "relevance":
+        query["q"] = "website"
+
+
+def _distinct_skills(body):
+    skills = body.get("skills")
+    if not isinstance(skills, list):
+        return body
+    kept = []
+    for skill in skills:
+        key = skill.strip().lower() if isinstance(skill, str) else skill
+        if key not in kept:
+            kept.append(key)
+    if len(kept) <= 10:
+        return body
+    return {**body, "skills": kept[:10]}
 
 
 _describe = lambda_sources._lambda_description

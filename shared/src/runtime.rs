@@ -194,11 +194,18 @@ where
     .await
 }
 
-/// The whole `main` of the SQS consumer.
-pub async fn serve_sqs() -> Result<(), lambda_runtime::Error> {
+/// The whole `main` of an SQS consumer of the bus (`notify`, `index`).
+pub async fn serve_sqs<F>(
+    handler: fn(crate::App, aws_lambda_events::event::sqs::SqsEvent) -> F,
+) -> Result<(), lambda_runtime::Error>
+where
+    F: std::future::Future<Output = aws_lambda_events::event::sqs::SqsBatchResponse>
+        + Send
+        + 'static,
+{
     serve_events(
-        |app, batch: aws_lambda_events::event::sqs::SqsEvent, _| async move {
-            Ok(crate::handlers::notify(app, batch).await)
+        move |app, batch: aws_lambda_events::event::sqs::SqsEvent, _| async move {
+            Ok(handler(app, batch).await)
         },
     )
     .await

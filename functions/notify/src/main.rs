@@ -1,4 +1,4 @@
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::runtime::serve_sqs().await
+    shared::runtime::serve_sqs(shared::handlers::notify).await
 }

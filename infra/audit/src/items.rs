@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Deserialize;
 use shared::domain::{
     Application, ApplicationId, AuditRecord, Connection, Contract, ContractId, Delivery, EventId,
-    IdempotencyRecord, InboxHead, Job, JobId, Notification, OutboxEvent, UserId,
+    Findable, IdempotencyRecord, InboxHead, Job, JobId, Notification, OutboxEvent, UserId,
 };
 use shared::store::OutboxRow;
 use shared::store::keys::{self, IndexKeys};
@@ -48,6 +48,28 @@ pub struct Table {
     pub notifications: Vec<Stored<Notification>>,
     pub inbox_heads: Vec<InboxHead>,
     pub outbox: Vec<Stored<(OutboxRow, OutboxEvent)>>,
+    /// Discovery items by their key, with what they hold of their job.
+    pub discovery: BTreeMap<(String, String), Findable>,
+    /// Jobs whose discovery state holds a tombstone.
+    pub tombstones: Vec<JobId>,
+    /// Suggestion counts by word.
+    pub suggest: BTreeMap<String, i64>,
+}
+
+/// A suggestion counter's body.
+#[derive(Debug, Deserialize)]
+struct Count {
+    word: String,
+    #[serde(default)]
+    jobs: i64,
+}
+
+/// A discovery state's body.
+#[derive(Debug, Deserialize)]
+struct FindState {
+    job_id: JobId,
+    #[serde(default)]
+    closed: bool,
 }
 
 /// Key prefixes, taken from the key builders themselves so that they are spelled once, in
@@ -249,6 +271,30 @@ impl Table {
                 Ok(())
             });
             return (Kind::Outbox, outcome);
+        }
+        if pk.starts_with(keys::FIND_PREFIX) && sk == keys::FIND_STATE_SK {
+            let outcome = parse::<FindState>(item).and_then(|state| {
+                keyed(pk == keys::find_state_pk(state.job_id))?;
+                if state.closed {
+                    self.tombstones.push(state.job_id);
+                }
+                Ok(())
+            });
+            return (Kind::DiscoveryState, outcome);
+        }
+        if pk.starts_with(keys::FIND_PREFIX) {
+            let outcome = parse::<Findable>(item).map(|f| {
+                self.discovery.insert((pk.to_owned(), sk.to_owned()), f);
+            });
+            return (Kind::Discovery, outcome);
+        }
+        if pk.starts_with(keys::SUGGEST_PREFIX) {
+            let outcome = parse::<Count>(item).and_then(|c| {
+                keyed(pk == keys::suggest_pk(&c.word) && sk == keys::suggest_sk(&c.word))?;
+                self.suggest.insert(c.word, c.jobs);
+                Ok(())
+            });
+            return (Kind::SuggestCount, outcome);
         }
         if pk.starts_with(keys::IDEMPOTENCY_PREFIX) && sk == keys::IDEMPOTENCY_SK {
             let outcome = parse::<IdempotencyRecord>(item).and_then(|r| {

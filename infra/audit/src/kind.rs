@@ -13,6 +13,9 @@ pub enum Kind {
     Outbox,
     IdempotencyRecord,
     Connection,
+    Discovery,
+    DiscoveryState,
+    SuggestCount,
     Unknown,
 }
 
@@ -30,6 +33,9 @@ impl Kind {
             Self::Outbox => "outbox event",
             Self::IdempotencyRecord => "idempotency record",
             Self::Connection => "connection",
+            Self::Discovery => "discovery item",
+            Self::DiscoveryState => "discovery state",
+            Self::SuggestCount => "suggestion count",
             Self::Unknown => "unknown",
         }
     }

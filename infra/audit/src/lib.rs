@@ -48,6 +48,7 @@ pub fn check(items: Vec<Item>, settings: &Settings) -> Report {
     checks::delivery::check(&table, settings, &mut violations);
     checks::trail::check(&table, &mut violations);
     checks::index::check(&table, &mut violations);
+    checks::discovery::check(&table, settings, &mut violations);
     Report {
         items: table.counts,
         violations,

@@ -41,6 +41,11 @@ pub enum Check {
     TrailOrder,
     /// Index attributes that disagree with the item's state.
     IndexKeys,
+    /// An open job missing from a discovery index it belongs in, or a closed one still in
+    /// one, once indexing has had time; or a discovery item of no job.
+    Findable,
+    /// A suggestion count that is not the number of open jobs using the word.
+    SuggestCount,
 }
 
 impl Check {
@@ -62,6 +67,8 @@ impl Check {
             Self::TrailTime => "trail_time",
             Self::TrailOrder => "trail_order",
             Self::IndexKeys => "index_keys",
+            Self::Findable => "findable",
+            Self::SuggestCount => "suggest_count",
         }
     }
 }

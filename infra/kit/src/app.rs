@@ -26,7 +26,10 @@ pub struct TestApp {
     pub table: String,
     pub auth: Auth,
     pub sqs: aws_sdk_sqs::Client,
+    /// `notify`'s queue and DLQ.
     pub queues: Queues,
+    /// `index`'s queue and DLQ.
+    pub index_queues: Queues,
     /// Handlers over working clients, for running `sweep` and `notify` directly.
     pub app: shared::App,
     /// The local EventBridge Pipe (table stream → queue), driven by hand unless
@@ -107,6 +110,7 @@ pub async fn start_app(adjust: impl FnOnce(&mut Options)) -> TestApp {
         auth: stack.auth.clone(),
         sqs: stack.clients.sqs.clone(),
         queues: stack.queues[&Consumer::Notify].clone(),
+        index_queues: stack.queues[&Consumer::Index].clone(),
         app: stack.app.clone(),
         pipe: stack.pipe.clone(),
         stack,
@@ -415,29 +419,54 @@ impl TestApp {
     }
 
     /// Delivers what was announced: forwards the table's stream through the pipe (when the
-    /// table has one), then feeds the queue to `notify` until it stays empty.
+    /// table has one), then feeds each consumer's queue to its function until both stay
+    /// empty.
     pub async fn drain_queue(&self) {
         match self.pipe.pipe_once().await {
             Ok(_) | Err(local_gateway::pipe::PipeError::NoStream(_)) => {}
             Err(e) => panic!("the local pipe failed: {e}"),
         }
         self.notify_queue().await;
+        self.index_queue().await;
     }
 
-    /// Feeds the queue to `notify` until it stays empty, with the pipe stopped: only what
-    /// the sweeper sent is there.
+    /// Feeds notify's queue to `notify` until it stays empty, with the pipe stopped: only
+    /// what the sweeper sent is there.
     pub async fn notify_queue(&self) {
+        self.consume(Consumer::Notify, &self.queues.url).await;
+    }
+
+    /// Feeds index's queue to `index` until it stays empty.
+    pub async fn index_queue(&self) {
+        self.consume(Consumer::Index, &self.index_queues.url).await;
+    }
+
+    /// Feeds a queue to its consumer until nothing is left in it, in flight included: a
+    /// message that failed comes back after the visibility timeout and is fed again.
+    async fn consume(&self, consumer: Consumer, url: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
         let mut empty_polls = 0;
-        while empty_polls < 2 {
+        loop {
             let n = local_gateway::worker::pump_once(
                 &self.app,
+                consumer,
                 &self.sqs,
-                &self.queues.url,
+                url,
                 std::time::Duration::from_secs(0),
             )
             .await
             .expect("pump");
             empty_polls = if n == 0 { empty_polls + 1 } else { 0 };
+            if empty_polls >= 2 {
+                if self.queue_depth(url).await == 0 {
+                    return;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{consumer}'s queue never emptied"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
         }
     }
 
@@ -450,6 +479,7 @@ impl TestApp {
             .await
             .expect("the local pipe forwards");
         self.notify_queue().await;
+        self.index_queue().await;
         sent
     }
 

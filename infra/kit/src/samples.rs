@@ -18,6 +18,7 @@ pub fn sample(function: &str) -> String {
 pub const EXPECTED: &[(&str, u16, &str)] = &[
     ("create-job", 201, ""),
     ("list-jobs", 200, ""),
+    ("suggest-jobs", 200, ""),
     ("get-job", 404, "JOB_NOT_FOUND"),
     ("cancel-job", 404, "JOB_NOT_FOUND"),
     ("apply", 404, "JOB_NOT_FOUND"),
@@ -46,10 +47,20 @@ pub fn check_http(function: &str, status: u16, body: &str) {
     if !want_code.is_empty() {
         assert_eq!(body["code"], *want_code, "{function}");
     } else if status == 200 {
-        assert!(body["items"].is_array(), "{function}: {body}");
+        assert!(
+            body["items"].is_array() || body["suggestions"].is_array(),
+            "{function}: {body}"
+        );
     } else {
         assert!(body["job_id"].is_string(), "{function}: {body}");
     }
+}
+
+/// The index sample posts a job the table does not hold: `index` leaves only its tombstone.
+pub async fn check_index_sample_applied(app: &TestApp) {
+    let states = app.items_with_sk(shared::store::keys::FIND_STATE_SK).await;
+    assert_eq!(states.len(), 1, "index sample left one discovery state");
+    assert!(states[0].contains_key("closed"));
 }
 
 /// The notification the notify sample delivers.

@@ -297,9 +297,10 @@ impl LocalStack {
         };
         if pump {
             let notify = recorded(|b| &b.notify);
-            for queue in queues.values() {
+            for (consumer, queue) in &queues {
                 tasks.push(worker::spawn_pump(
                     App::with_clients(notify.clone(), &config),
+                    *consumer,
                     notify.sqs.clone(),
                     queue.url.clone(),
                 ));

@@ -1,9 +1,11 @@
 //! What Lambda's event source mapping and EventBridge do in production, done locally: feed
-//! the queue to `notify` (deleting only what succeeded) and fire `sweep` on a timer.
+//! each consumer's queue to its function (deleting only what succeeded) and fire `sweep` on
+//! a timer.
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
 use shared::App;
+use shared::domain::Consumer as BusConsumer;
 use shared::handlers::sweep::SweepReport;
 use std::collections::HashSet;
 use std::future::Future;
@@ -21,10 +23,12 @@ pub const BATCH_SIZE: usize = 10;
 /// a longer wait would only make an idle `make dev` slower to scale down.
 const LONG_POLL: Duration = Duration::from_secs(1);
 
-/// Receives one batch (long-polling up to `wait`), runs `notify` on it and deletes the
-/// messages it did not report as failed. Returns how many messages were received.
+/// Receives one batch (long-polling up to `wait`), runs `consumer`'s function on it and
+/// deletes the messages it did not report as failed. Returns how many messages were
+/// received.
 pub async fn pump_once(
     app: &App,
+    consumer: BusConsumer,
     sqs: &aws_sdk_sqs::Client,
     queue_url: &str,
     wait: Duration,
@@ -32,7 +36,7 @@ pub async fn pump_once(
     let messages = receive(sqs, queue_url, wait).await?;
     let n = messages.len();
     if n > 0 {
-        run_batch(app, sqs, queue_url, messages).await?;
+        run_batch(app, consumer, sqs, queue_url, messages).await?;
     }
     Ok(n)
 }
@@ -54,9 +58,11 @@ async fn receive(
     Ok(received.messages.unwrap_or_default())
 }
 
-/// `notify` on one received batch, then the deletion of what it did not report failed.
+/// A consumer's function on one received batch, then the deletion of what it did not
+/// report failed.
 async fn run_batch(
     app: &App,
+    consumer: BusConsumer,
     sqs: &aws_sdk_sqs::Client,
     queue_url: &str,
     messages: Vec<Message>,
@@ -71,9 +77,12 @@ async fn run_batch(
         record.aws_region = Some("us-east-1".into());
         event.records.push(record);
     }
-    // The notify function's timeout in template.yaml, as Lambda would give it.
-    let deadline = shared::deadline::Deadline::after(Duration::from_secs(30));
-    let response = shared::handlers::notify(app.until(deadline), event).await;
+    // The consumers' timeout in template.yaml, as Lambda would give it.
+    let app = app.until(shared::deadline::Deadline::after(Duration::from_secs(30)));
+    let response = match consumer {
+        BusConsumer::Notify => shared::handlers::notify(app, event).await,
+        BusConsumer::Index => shared::handlers::index(app, event).await,
+    };
     let failed: HashSet<String> = response
         .batch_item_failures
         .into_iter()
@@ -193,9 +202,11 @@ pub trait Consumer: Send + Sync + 'static {
     -> impl Future<Output = Result<(), String>> + Send;
 }
 
-/// The stack's queue, each batch through `notify`, deleting what it did not report failed.
+/// A consumer's queue in the stack, each batch through its function, deleting what it did
+/// not report failed.
 pub struct QueueConsumer {
     pub app: App,
+    pub consumer: BusConsumer,
     pub sqs: aws_sdk_sqs::Client,
     pub queue_url: String,
 }
@@ -208,14 +219,21 @@ impl Consumer for QueueConsumer {
     }
 
     async fn process(&self, batch: Vec<Message>) -> Result<(), String> {
-        run_batch(&self.app, &self.sqs, &self.queue_url, batch).await
+        run_batch(&self.app, self.consumer, &self.sqs, &self.queue_url, batch).await
     }
 }
 
-/// Feeds the queue to `notify` with [`Scaling::LOCAL`]'s pollers until the task is aborted.
-pub fn spawn_pump(app: App, sqs: aws_sdk_sqs::Client, queue_url: String) -> JoinHandle<()> {
+/// Feeds `consumer`'s queue to its function with [`Scaling::LOCAL`]'s pollers until the
+/// task is aborted.
+pub fn spawn_pump(
+    app: App,
+    consumer: BusConsumer,
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+) -> JoinHandle<()> {
     let consumer = QueueConsumer {
         app,
+        consumer,
         sqs,
         queue_url,
     };

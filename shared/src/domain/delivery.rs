@@ -10,16 +10,19 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Consumer {
-    /// The inbox (and, later, live push): `functions/notify`.
+    /// The inbox and live push: `functions/notify`.
     Notify,
+    /// The discovery indexes of finding work: `functions/index`.
+    Index,
 }
 
 impl Consumer {
-    pub const ALL: [Consumer; 1] = [Consumer::Notify];
+    pub const ALL: [Consumer; 2] = [Consumer::Notify, Consumer::Index];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Notify => "notify",
+            Self::Index => "index",
         }
     }
 
@@ -39,12 +42,12 @@ impl EventKind {
     /// template (a rule, a queue, a DLQ, a function); no producer changes.
     pub fn consumers(&self) -> &'static [Consumer] {
         match self {
-            // Nobody is notified of a posted job; notify acknowledges it and nothing more
-            // until the search indexer, which it exists for, consumes it instead.
-            Self::JobPosted { .. }
-            | Self::ApplicationReceived { .. }
+            // Nobody is notified of a posted job: it exists for the indexer.
+            Self::JobPosted { .. } => &[Consumer::Index],
+            // A closed job's applicants are told, and it stops being findable.
+            Self::JobClosed { .. } => &[Consumer::Notify, Consumer::Index],
+            Self::ApplicationReceived { .. }
             | Self::Hired { .. }
-            | Self::JobClosed { .. }
             | Self::JobExpired { .. }
             | Self::ContractChanged { .. } => &[Consumer::Notify],
         }
@@ -87,7 +90,7 @@ mod tests {
         let deliveries: Vec<Delivery> = event.deliveries().collect();
         assert_eq!(deliveries.len(), event.kind.consumers().len());
         let json = serde_json::to_value(&deliveries[0]).unwrap();
-        assert_eq!(json["consumer"], "notify");
+        assert_eq!(json["consumer"], "index");
         assert_eq!(json["type"], "job_posted");
         assert_eq!(json["event_id"], event.event_id.to_string());
         let back: Delivery = serde_json::from_value(json).unwrap();
@@ -99,6 +102,6 @@ mod tests {
         for consumer in Consumer::ALL {
             assert_eq!(Consumer::parse(consumer.as_str()), Some(consumer));
         }
-        assert_eq!(Consumer::parse("index"), None);
+        assert_eq!(Consumer::parse("webhook"), None);
     }
 }

@@ -1,4 +1,5 @@
-use super::{Cents, Currency, FieldError, Fields, JobId, Rejection, UserId};
+use super::skill::job_skills;
+use super::{Cents, Currency, FieldError, Fields, JobId, Rejection, Skill, UserId};
 use crate::time::{self, Timestamp};
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
@@ -44,6 +45,9 @@ pub struct Job {
     pub description: String,
     pub budget_cents: Cents,
     pub currency: Currency,
+    /// Jobs posted before skills existed have none.
+    #[serde(default)]
+    pub skills: Vec<Skill>,
     pub openings: u32,
     pub hired_count: u32,
     pub status: JobStatus,
@@ -210,6 +214,7 @@ pub struct NewJob {
     pub description: Description,
     pub budget_cents: Cents,
     pub currency: Currency,
+    pub skills: Vec<Skill>,
     pub openings: Openings,
     pub expires_at: ExpiresAt,
 }
@@ -239,6 +244,7 @@ impl NewJob {
                 Some(_) => Err("must be a string".to_owned()),
             },
         );
+        let skills = f.check("skills", job_skills(body.get("skills")));
         let openings = f.check(
             "openings",
             match body.get("openings") {
@@ -259,6 +265,7 @@ impl NewJob {
                 description: description?,
                 budget_cents: budget_cents?,
                 currency: currency?,
+                skills: skills?,
                 openings: openings?,
                 expires_at: expires_at?,
             })
@@ -273,6 +280,7 @@ impl NewJob {
             description: self.description.into_inner(),
             budget_cents: self.budget_cents,
             currency: self.currency,
+            skills: self.skills,
             openings: self.openings.get(),
             hired_count: 0,
             status: JobStatus::Open,

@@ -13,8 +13,11 @@ mod job;
 mod money;
 mod notification;
 mod rejection;
+pub mod search;
+mod skill;
 pub mod transitions;
 mod validation;
+pub mod words;
 
 pub use application::{Application, ApplicationStatus, Bid};
 pub use audit::{AuditRecord, Entity, Step};
@@ -36,4 +39,6 @@ pub use notification::{
     CloseReason, EventKind, InboxHead, Notification, NotificationType, OutboxEvent,
 };
 pub use rejection::Rejection;
+pub use search::{Findable, JobSearch, Sort, Source};
+pub use skill::Skill;
 pub use validation::{FieldError, Fields};

@@ -1,7 +1,8 @@
 use super::{Answer, ok};
 use crate::App;
+use crate::domain::search::{SEARCH_PARAMETERS, SUGGEST_MAX_CHARS, SUGGEST_MIN_CHARS};
 use crate::domain::transitions::{CancelJob, CreateJob};
-use crate::domain::{Fields, JobId, JobStatus, NewJob};
+use crate::domain::{Fields, JobId, JobSearch, JobStatus, NewJob};
 use crate::http::{ApiError, ListQuery, caller, created, json, json_body, path_id, query_param};
 use crate::time;
 use http::StatusCode;
@@ -26,7 +27,8 @@ pub async fn create_job(app: App, req: Request) -> Answer {
     Ok(response)
 }
 
-/// `GET /jobs?status=&owner=me&limit=&cursor=`
+/// `GET /jobs?status=&owner=me&limit=&cursor=` and the search of the open board
+/// (`skill`, budgets, dates, `q`, `sort`; see `domain::search`).
 pub async fn list_jobs(app: App, req: Request) -> Answer {
     let user = caller(&req)?;
     let now = time::now();
@@ -47,11 +49,34 @@ pub async fn list_jobs(app: App, req: Request) -> Answer {
             Some(_) => Err("must be \"me\"".to_owned()),
         },
     );
+    let search = JobSearch::parse(
+        |name| query_param(&req, name),
+        (mine == Some(true)).then(|| user.clone()),
+        &mut fields,
+    );
+    if let (Some(status), Some(search)) = (status, &search)
+        && status != JobStatus::Open
+        && !search.is_plain()
+    {
+        for name in SEARCH_PARAMETERS {
+            if query_param(&req, name).is_some() {
+                fields.reject(name, "searches the open board: not with another status");
+            }
+        }
+    }
     let page = ListQuery::parse(&req, &mut fields);
-    let (status, mine, page) = fields
-        .finish(|| Some((status?, mine?, page?)))
+    let (status, mine, search, page) = fields
+        .finish(|| Some((status?, mine?, search?, page?)))
         .map_err(ApiError::Validation)?;
 
+    if !search.is_plain() {
+        let listing = app.cursors.listing(search.scope(), page)?;
+        let found = app
+            .store
+            .search_jobs(&search, listing.limit, listing.start.clone(), now)
+            .await?;
+        return Ok(listing.answer(found.map(|j| j.as_of(now))));
+    }
     let owner = mine.then_some(&user);
     let scope = match owner {
         Some(o) => format!("jobs:{}:owner={o}", status.as_str()),
@@ -63,6 +88,37 @@ pub async fn list_jobs(app: App, req: Request) -> Answer {
         .list_jobs(status, owner, listing.limit, listing.start.clone(), now)
         .await?;
     Ok(listing.answer(found.map(|j| j.as_of(now))))
+}
+
+/// `GET /jobs/suggest?q=`: skills and title words starting with `q`, by how many open jobs
+/// use them. The same for every caller, so clients and CDNs may keep it a minute.
+pub async fn suggest_jobs(app: App, req: Request) -> Answer {
+    caller(&req)?;
+    let mut fields = Fields::new();
+    let prefix = fields.check("q", suggest_prefix(query_param(&req, "q")));
+    let prefix = fields.finish(|| prefix).map_err(ApiError::Validation)?;
+    let suggestions = app.store.suggest(&prefix).await?;
+    let mut response = json(
+        StatusCode::OK,
+        &serde_json::json!({ "suggestions": suggestions }),
+    );
+    response.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("public, max-age=60"),
+    );
+    Ok(response)
+}
+
+fn suggest_prefix(raw: Option<String>) -> Result<String, String> {
+    let prefix = raw.unwrap_or_default().trim().to_lowercase();
+    let n = prefix.chars().count();
+    if (SUGGEST_MIN_CHARS..=SUGGEST_MAX_CHARS).contains(&n) {
+        Ok(prefix)
+    } else {
+        Err(format!(
+            "must be {SUGGEST_MIN_CHARS} to {SUGGEST_MAX_CHARS} characters"
+        ))
+    }
 }
 
 /// `GET /jobs/{job_id}`: the owner also gets the applications.

@@ -3,6 +3,7 @@
 
 mod applications;
 mod contracts;
+pub mod index;
 mod jobs;
 mod me;
 pub mod notify;
@@ -14,7 +15,8 @@ pub use contracts::{
     fund_contract, get_contract, list_job_events, list_my_contracts, refund_contract,
     release_contract,
 };
-pub use jobs::{cancel_job, create_job, get_job, list_jobs};
+pub use index::index;
+pub use jobs::{cancel_job, create_job, get_job, list_jobs, suggest_jobs};
 pub use me::{list_my_applications, list_notifications, read_notification};
 pub use notify::notify;
 pub use sweep::sweep;
@@ -47,6 +49,7 @@ macro_rules! http_handlers {
 http_handlers! {
     "create-job" => create_job,
     "list-jobs" => list_jobs,
+    "suggest-jobs" => suggest_jobs,
     "get-job" => get_job,
     "cancel-job" => cancel_job,
     "apply" => apply,

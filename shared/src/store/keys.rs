@@ -2,7 +2,8 @@
 
 use crate::domain::{
     Application, ApplicationId, Connection, ConnectionId, Consumer, Contract, ContractId,
-    ContractStatus, EventId, IdempotencyKey, Item, Job, JobId, JobStatus, Notification, UserId,
+    ContractStatus, EventId, IdempotencyKey, Item, Job, JobId, JobStatus, Notification, Source,
+    UserId,
 };
 use crate::time::{self, Timestamp};
 use serde::Serialize;
@@ -52,17 +53,12 @@ impl Due {
     /// writes evenly. Ids that are not ULIDs (API Gateway's connection ids, which often end
     /// in `=`) are spread by a hash of the whole id instead.
     pub fn pk(self, id: impl std::fmt::Display) -> String {
-        const CROCKFORD: &str = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
         let id = id.to_string();
         let value = match self {
             Self::Connection => id.bytes().fold(0usize, |h, b| {
                 h.wrapping_mul(31).wrapping_add(usize::from(b))
             }),
-            _ => id
-                .chars()
-                .last()
-                .and_then(|c| CROCKFORD.find(c))
-                .unwrap_or_default(),
+            _ => random_bits(&id),
         };
         self.partition((value % usize::from(DUE_SHARDS)) as u8)
     }
@@ -317,6 +313,95 @@ impl IndexKeys {
             duesk: (job.status == JobStatus::Open).then(|| due_at(job.expires_at, job.job_id)),
         }
     }
+}
+
+/// How many partitions each discovery index (a skill's, a word's, the budget board) is
+/// spread over. Posting a job writes two items (by time, by budget) to each of its words'
+/// and skills' partitions and closing it deletes them; time- and budget-ordered keys never
+/// let DynamoDB split a hot partition, so a word in nearly every job (one partition takes
+/// about 1,000 writes/s, 500 jobs/s) is spread over four: about 2,000 posts a second of
+/// jobs sharing one word. A search reads every shard of its partition and merges them.
+pub const FIND_SHARDS: u8 = 4;
+
+/// The shard of a job's discovery items: as the due index's, from the ULID's random bits.
+pub fn find_shard(job: JobId) -> u8 {
+    (random_bits(&job.to_string()) % usize::from(FIND_SHARDS)) as u8
+}
+
+/// The value of a ULID's last character: five of its random bits.
+fn random_bits(ulid: &str) -> usize {
+    const CROCKFORD: &str = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    ulid.chars()
+        .last()
+        .and_then(|c| CROCKFORD.find(c))
+        .unwrap_or_default()
+}
+
+/// `#` delimits keys, and `%` escapes: a skill such as `c#` is `c%23` in a key.
+pub fn key_part(raw: &str) -> String {
+    raw.replace('%', "%25").replace('#', "%23")
+}
+
+/// Every discovery item's and state's partition starts so; every suggestion count's so.
+pub const FIND_PREFIX: &str = "FIND#";
+pub const SUGGEST_PREFIX: &str = "SUGGEST#";
+
+/// The partition of one shard of a discovery index.
+pub fn find_partition(source: &Source, shard: u8) -> String {
+    match source {
+        Source::Skill(skill) => format!("{FIND_PREFIX}SKILL#{}#{shard}", key_part(skill.as_str())),
+        Source::Word(word) => format!("{FIND_PREFIX}WORD#{}#{shard}", key_part(word)),
+        // The board and an owner's jobs are served by the job items themselves; by budget
+        // the whole board is a discovery index of its own.
+        Source::All | Source::Board | Source::Owner => format!("{FIND_PREFIX}ALL#{shard}"),
+    }
+}
+
+pub const FIND_TIME_PREFIX: &str = "T#";
+pub const FIND_BUDGET_PREFIX: &str = "B#";
+
+/// A discovery item ordered by creation, then id.
+pub fn find_by_time(created_at: Timestamp, job: JobId) -> String {
+    format!("{FIND_TIME_PREFIX}{}", by_creation(created_at, job))
+}
+
+/// The budget part of a discovery item's key: budgets compare within one currency, as
+/// fixed-width numbers (up to `Cents::MAX`, ten digits).
+pub fn find_budget(currency: &str, cents: i64) -> String {
+    format!("{}{cents:010}#", find_budget_prefix(currency))
+}
+
+/// Every budget of one currency.
+pub fn find_budget_prefix(currency: &str) -> String {
+    format!("{FIND_BUDGET_PREFIX}{currency}#")
+}
+
+/// A discovery item ordered by budget, then creation, then id.
+pub fn find_by_budget(currency: &str, cents: i64, created_at: Timestamp, job: JobId) -> String {
+    format!(
+        "{}{}",
+        find_budget(currency, cents),
+        by_creation(created_at, job)
+    )
+}
+
+/// A job's discovery state: which of its index batches are written, and whether it closed
+/// (a tombstone that every later index write conditions on).
+pub fn find_state_pk(job: JobId) -> String {
+    format!("{FIND_PREFIX}JOB#{job}")
+}
+
+pub const FIND_STATE_SK: &str = "STATE";
+
+/// Suggestions: one counter item per word, partitioned by the word's first three
+/// characters, so a prefix's candidates are one Query.
+pub fn suggest_pk(prefix: &str) -> String {
+    let first: String = prefix.chars().take(3).collect();
+    format!("{SUGGEST_PREFIX}{}", key_part(&first))
+}
+
+pub fn suggest_sk(word: &str) -> String {
+    key_part(word)
 }
 
 /// An item as written: its keys plus the domain value's own fields.

@@ -8,6 +8,7 @@ mod commit;
 mod connections;
 mod contracts;
 mod error;
+mod findex;
 mod hire;
 mod idempotency;
 mod inbox;
@@ -17,13 +18,16 @@ pub mod keys;
 mod ops;
 mod outbox;
 mod page;
+mod search;
 mod transact;
 
 pub use commit::Committed;
 pub use error::StoreError;
+pub use findex::{Indexed, discovery_keys};
 pub use idempotency::KeyedRead;
 pub use outbox::{DuePage, OutboxRow};
 pub use page::{Page, PageKey};
+pub use search::{SHARD_READ, SUGGEST_READ, Suggestion};
 
 use crate::deadline::Deadline;
 use aws_sdk_dynamodb::Client;

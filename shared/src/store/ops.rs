@@ -113,7 +113,7 @@ impl Store {
         Ok(found)
     }
 
-    async fn get_all(
+    pub(super) async fn get_all(
         &self,
         wanted: Vec<(String, String)>,
     ) -> Result<HashMap<(String, String), HashMap<String, AttributeValue>>, StoreError> {

@@ -16,6 +16,15 @@ impl PageKey {
             .map(Self)
     }
 
+    /// A position that is not a table key: a search's place in its merged shards.
+    pub(crate) fn of<const N: usize>(pairs: [(&str, String); N]) -> Self {
+        Self(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
     pub(crate) fn into_dynamo(self) -> HashMap<String, AttributeValue> {
         self.0
             .into_iter()

@@ -5,6 +5,7 @@
 //! fan-out ran first. Nothing is ever hired on a job that is not open. Each test ends with
 //! the audit.
 
+use crate::assert_audit_clean;
 use futures::future::join_all;
 use serde_json::json;
 use shared::domain::transitions::Apply;
@@ -50,20 +51,6 @@ async fn application(app: &TestApp, job_id: &str, application_id: &str) -> Item 
     app.item(&key::job(job_id), &key::application(application_id))
         .await
         .expect("the application")
-}
-
-/// The table holds every invariant, at any delay: nothing is left pending on the closed
-/// job, nothing was hired on it, nobody heard of one thing twice.
-async fn assert_audit_clean(app: &TestApp) {
-    let items = ::audit::read_table(&app.dynamo, &app.table, 2)
-        .await
-        .expect("table read");
-    let settings = ::audit::Settings {
-        fanout_delay: chrono::Duration::zero(),
-        ..::audit::Settings::at(shared::time::now())
-    };
-    let report = ::audit::check(items, &settings);
-    assert!(report.is_clean(), "{report}");
 }
 
 /// A job that left `open` by `close`, whose fan-out ran before `late` committed an

@@ -117,14 +117,16 @@ async fn hire_while_the_pipe_is_stopped(sqs_endpoint: String) {
 
     assert!(app.inbox("f0").await.is_empty(), "nothing delivered yet");
     assert_eq!(app.queue_depth(&app.queues.url).await, 0);
-    // The job posted, three application_received, hired, job closed: all still due.
-    assert_eq!(app.undispatched().await.len(), 6);
+    // The job posted (index's), three application_received, hired (notify's), job closed
+    // (one for each): all still due.
+    assert_eq!(app.undispatched().await.len(), 7);
 
     // Not yet due: the sweeper leaves them to the pipe for a redrive delay.
     assert_eq!(sweep_later(&app, Duration::ZERO).await.redriven, 0);
     let report = sweep_later(&app, Duration::from_secs(120)).await;
-    assert_eq!(report.redriven, 6);
+    assert_eq!(report.redriven, 7);
     app.notify_queue().await;
+    app.index_queue().await;
     assert!(
         app.undispatched().await.is_empty(),
         "each event acknowledged once notify applied it"
@@ -152,7 +154,7 @@ async fn redelivered_messages_and_replayed_batches_notify_once() {
         .await
         .expect(200);
     let bodies = outbox_bodies(&app).await;
-    assert_eq!(bodies.len(), 6, "posted, three applications, hired, closed");
+    assert_eq!(bodies.len(), 5, "three applications, hired, closed");
 
     // The same message twice in one batch, then the whole batch again after a "crash"
     // that applied only its first half.
@@ -228,6 +230,7 @@ async fn a_malformed_message_fails_alone_and_ends_in_the_dead_letter_queue() {
         );
         local_gateway::worker::pump_once(
             &app.app,
+            shared::domain::Consumer::Notify,
             &app.sqs,
             &app.queues.url,
             Duration::from_secs(1),
@@ -253,7 +256,8 @@ async fn two_sweeps_at_once_deliver_every_event_once() {
             .expect(200);
     }
     let due = app.undispatched().await.len();
-    assert_eq!(due, 4 * 6);
+    // Per job: posted (index), three applications and hired (notify), closed (both).
+    assert_eq!(due, 4 * 7);
 
     let (a, b) = tokio::join!(
         sweep_later(&app, Duration::from_secs(120)),
@@ -265,6 +269,7 @@ async fn two_sweeps_at_once_deliver_every_event_once() {
         "every event sent once: {a:?} {b:?}"
     );
     app.notify_queue().await;
+    app.index_queue().await;
     assert!(app.undispatched().await.is_empty());
     for i in 0..3 {
         let inbox = app.inbox(&format!("f{i}")).await;
@@ -410,9 +415,9 @@ async fn concurrent_deliveries_to_one_inbox_take_gapless_positions() {
 async fn the_local_pollers_work_a_backlog_several_batches_at_once_and_deliver_each_event_once() {
     use local_gateway::worker::{QueueConsumer, Scaling, spawn_pollers};
     let app = spawn_app().await;
-    // Nothing consumes the queue yet: the job posted and 120 application_received events
-    // wait in it, put there as the sweeper sends them (the pipe is not what this test is
-    // about).
+    // Nothing consumes the queue yet: 120 application_received events wait in it, put there
+    // as the sweeper sends them (the pipe is not what this test is about); the job posted
+    // went to index's queue.
     job_with_application_ids(&app, 1, &freelancers("f", 120)).await;
     let rows: Vec<shared::store::OutboxRow> = app
         .items_with_sk(shared::store::keys::OUTBOX_SK_PREFIX)
@@ -422,11 +427,12 @@ async fn the_local_pollers_work_a_backlog_several_batches_at_once_and_deliver_ea
         .collect();
     let deadline = shared::deadline::Deadline::after(Duration::from_secs(10));
     assert_eq!(app.app.publisher.send(&rows, deadline).await.len(), 121);
-    assert_eq!(app.queue_depth(&app.queues.url).await, 121);
+    assert_eq!(app.queue_depth(&app.queues.url).await, 120);
 
     let (pollers, stats) = spawn_pollers(
         QueueConsumer {
             app: app.app.clone(),
+            consumer: shared::domain::Consumer::Notify,
             sqs: app.sqs.clone(),
             queue_url: app.queues.url.clone(),
         },

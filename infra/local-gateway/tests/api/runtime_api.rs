@@ -6,7 +6,10 @@ use serde_json::{Value, json};
 use shared::domain::Consumer;
 use std::time::Duration;
 use test_kit::{TestApp, dynamodb_endpoint, spawn_app, sqs_endpoint};
-use test_kit::{check_http, check_notify_sample_applied, job_with_application_ids, sample};
+use test_kit::{
+    check_http, check_index_sample_applied, check_notify_sample_applied, job_with_application_ids,
+    sample,
+};
 
 fn binary(name: &str) -> std::path::PathBuf {
     let path = local_gateway::runtime_api::binary("debug", name);
@@ -148,6 +151,11 @@ async fn every_function_binary_answers_its_sample_through_the_runtime_api() {
                 assert_eq!(answer["batchItemFailures"], serde_json::json!([]), "{body}");
                 check_notify_sample_applied(&app).await;
                 assert_eq!(line["NotificationsApplied"], 1.0, "{line}");
+            }
+            "index" => {
+                assert_eq!(answer["batchItemFailures"], serde_json::json!([]), "{body}");
+                check_index_sample_applied(&app).await;
+                assert_eq!(line["JobsUnindexed"], 1.0, "{line}");
             }
             "ws-authorize" => {
                 let statement = &answer["policyDocument"]["Statement"][0];

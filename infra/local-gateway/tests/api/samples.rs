@@ -3,6 +3,7 @@
 //! `runtime_api.rs`, so the samples stay valid and every `main.rs` is exercised.
 
 use std::collections::BTreeSet;
+use test_kit::check_index_sample_applied;
 use test_kit::spawn_app;
 use test_kit::{EXPECTED, check_http, check_notify_sample_applied, events_dir, sample};
 
@@ -49,13 +50,18 @@ async fn each_http_sample_runs_through_its_handler() {
 }
 
 #[tokio::test]
-async fn the_sqs_and_schedule_samples_run_through_notify_and_sweep() {
+async fn the_sqs_and_schedule_samples_run_through_notify_index_and_sweep() {
     let app = spawn_app().await;
     let batch: aws_lambda_events::event::sqs::SqsEvent =
         serde_json::from_str(&sample("notify")).unwrap();
     let response = shared::handlers::notify(app.app.clone(), batch).await;
     assert!(response.batch_item_failures.is_empty());
     check_notify_sample_applied(&app).await;
+    let batch: aws_lambda_events::event::sqs::SqsEvent =
+        serde_json::from_str(&sample("index")).unwrap();
+    let response = shared::handlers::index(app.app.clone(), batch).await;
+    assert!(response.batch_item_failures.is_empty());
+    check_index_sample_applied(&app).await;
 
     let tick: aws_lambda_events::event::eventbridge::EventBridgeEvent =
         serde_json::from_str(&sample("sweep")).unwrap();

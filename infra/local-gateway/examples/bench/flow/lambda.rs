@@ -152,6 +152,7 @@ pub async fn as_lambda(flows: usize) -> Result<(), BoxError> {
             .1
             .measured(worker::pump_once(
                 &bench.app,
+                shared::domain::Consumer::Notify,
                 &bench.sqs,
                 &bench.queue_url,
                 Duration::ZERO,

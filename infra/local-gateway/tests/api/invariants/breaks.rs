@@ -242,3 +242,50 @@ async fn every_break_of_delivery_is_caught_with_its_ids() {
     .await;
     f.done().await;
 }
+
+#[tokio::test]
+async fn every_break_of_the_discovery_indexes_is_caught_with_its_ids() {
+    let f = Fixture::new().await;
+    let hour_ago = text(time::format(an_hour_ago()));
+    let items = f.app.items().await;
+    let of = |job: &str| -> Vec<&test_kit::Item> {
+        items
+            .iter()
+            .filter(|i| s(i, "PK").starts_with(keys::FIND_PREFIX) && i.contains_key("job_id"))
+            .filter(|i| s(i, "SK") != keys::FIND_STATE_SK && s(i, "job_id") == job)
+            .collect()
+    };
+    // Job c is open and indexed; job a filled before the queue was drained.
+    let indexed = of(&f.job_c);
+    assert!(!indexed.is_empty());
+    assert!(of(&f.job_a).is_empty());
+
+    f.delete(&s(indexed[0], "PK"), &s(indexed[0], "SK")).await;
+    f.set(
+        &key::job(&f.job_c),
+        keys::JOB_SK,
+        &[("updated_at", hour_ago.clone())],
+    )
+    .await;
+    f.caught(
+        "an open job missing from an index, long after its last change",
+        &[(Findable, "job", &f.job_c)],
+    )
+    .await;
+
+    let mut stale = indexed[0].clone();
+    stale.insert("job_id".into(), text(f.job_a.clone()));
+    f.put(stale).await;
+    f.set(
+        &key::job(&f.job_a),
+        keys::JOB_SK,
+        &[("updated_at", hour_ago)],
+    )
+    .await;
+    f.caught(
+        "a job filled an hour ago, still findable",
+        &[(Findable, "job", &f.job_a)],
+    )
+    .await;
+    f.done().await;
+}

@@ -45,6 +45,61 @@ pub static LIST_JOBS: Case = Case {
     },
 };
 
+/// A search of a discovery index: its four shards at once, then the page's jobs by key.
+pub static SEARCH_JOBS: Case = Case {
+    endpoint: "GET /jobs",
+    outcome: "200 skill=rust&sort=budget_desc",
+    prepare: |app| {
+        Box::pin(async move {
+            app.create_job("alice", json!({"skills": ["rust"]})).await;
+            app.drain_queue().await;
+            Get("bob", "/jobs?skill=rust&sort=budget_desc".into())
+        })
+    },
+};
+
+/// A filter the board's key cannot express: one Query, filtered after.
+pub static SEARCH_BOARD: Case = Case {
+    endpoint: "GET /jobs",
+    outcome: "200 min_budget=1",
+    prepare: |app| {
+        Box::pin(async move {
+            app.create_job("alice", json!({})).await;
+            Get("bob", "/jobs?min_budget=1".into())
+        })
+    },
+};
+
+pub static SEARCH_INVALID: Case = Case {
+    endpoint: "GET /jobs",
+    outcome: "400 VALIDATION_FAILED",
+    prepare: |_| Box::pin(async move { Get("bob", "/jobs?min_budget=5&max_budget=1".into()) }),
+};
+
+pub static SEARCH_OTHER_STATUS: Case = Case {
+    endpoint: "GET /jobs",
+    outcome: "400 a search of another status",
+    prepare: |_| Box::pin(async move { Get("bob", "/jobs?status=filled&skill=rust".into()) }),
+};
+
+pub static SUGGEST: Case = Case {
+    endpoint: "GET /jobs/suggest",
+    outcome: "200",
+    prepare: |app| {
+        Box::pin(async move {
+            app.create_job("alice", json!({"skills": ["rust"]})).await;
+            app.drain_queue().await;
+            Get("bob", "/jobs/suggest?q=rus".into())
+        })
+    },
+};
+
+pub static SUGGEST_SHORT: Case = Case {
+    endpoint: "GET /jobs/suggest",
+    outcome: "400 VALIDATION_FAILED",
+    prepare: |_| Box::pin(async move { Get("bob", "/jobs/suggest?q=ru".into()) }),
+};
+
 pub static GET_JOB: Case = Case {
     endpoint: "GET /jobs/{job_id}",
     outcome: "200 anyone",

@@ -21,6 +21,12 @@ const TABLE: &[Row] = &[
     // case                        DynamoDB SQS trips
     (&CREATE_JOB,                  1, 0, 1),
     (&LIST_JOBS,                   1, 0, 1),
+    (&SEARCH_JOBS,                 5, 0, 2), // four shards at once, then the page
+    (&SEARCH_BOARD,                1, 0, 1),
+    (&SEARCH_INVALID,              0, 0, 0),
+    (&SEARCH_OTHER_STATUS,         0, 0, 0),
+    (&SUGGEST,                     1, 0, 1),
+    (&SUGGEST_SHORT,               0, 0, 0),
     (&GET_JOB,                     1, 0, 1),
     (&GET_JOB_AS_OWNER,            2, 0, 2), // the Query reads the job again
     (&GET_JOB_MISSING,             1, 0, 1),

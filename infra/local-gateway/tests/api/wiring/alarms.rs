@@ -138,12 +138,16 @@ fn the_alarms_watch_the_api_the_functions_the_queues_the_pipe_and_the_sweep() {
             alarm.id
         );
     }
-    assert!(any("AWS/Lambda", "Errors", "NotifyFunction"));
-    assert!(any(
-        "AWS/SQS",
-        "ApproximateAgeOfOldestMessage",
-        "NotifyQueue"
-    ));
+    for (function, queue) in [
+        ("NotifyFunction", "NotifyQueue"),
+        ("IndexFunction", "IndexQueue"),
+    ] {
+        assert!(any("AWS/Lambda", "Errors", function), "{function}");
+        assert!(
+            any("AWS/SQS", "ApproximateAgeOfOldestMessage", queue),
+            "{queue}"
+        );
+    }
     // A rule on a custom bus is named by the second half of its Ref (`bus|rule`).
     let rule_alarmed = |rule: &str| {
         alarms.iter().any(|a| {
@@ -167,7 +171,7 @@ fn the_alarms_watch_the_api_the_functions_the_queues_the_pipe_and_the_sweep() {
         .filter(|(_, q)| props(q).get("RedrivePolicy").is_none())
         .map(|(id, _)| *id)
         .collect();
-    assert_eq!(dlqs.len(), 3, "{dlqs:?}");
+    assert_eq!(dlqs.len(), 4, "{dlqs:?}");
     for dlq in dlqs {
         assert!(
             any("AWS/SQS", "ApproximateNumberOfMessagesVisible", dlq),
