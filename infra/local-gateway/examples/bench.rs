@@ -11,6 +11,7 @@
 //!   cargo run --release -p local-gateway --example bench -- engine-race [N] [ROUNDS]
 //!   cargo run --release -p local-gateway --example bench -- idempotency [REQUESTS]
 //!   cargo run --release -p local-gateway --example bench -- apply-burst [APPLICANTS] [IN_FLIGHT] [JOBS]
+//!   cargo run --release -p local-gateway --example bench -- search [JOBS]
 //!   cargo run --release -p local-gateway --example bench -- flow-calls [CLIENTS] [FLOWS] [offline]
 //!   cargo run --release -p local-gateway --example bench -- flow-cpu CLIENTS FLOWS URL NAME=PID...
 //!
@@ -59,6 +60,8 @@ mod notify;
 mod push;
 #[path = "bench/scale.rs"]
 mod scale;
+#[path = "bench/search.rs"]
+mod search;
 #[path = "bench/sweep_reads.rs"]
 mod sweep_reads;
 
@@ -326,10 +329,11 @@ async fn main() -> Result<(), BoxError> {
         Some("engine-race") => engine_race::engine_race(arg(1, 1_000), arg(2, 3)).await,
         Some("idempotency") => idempotency::idempotency(arg(1, 1_000)).await,
         Some("apply-burst") => burst::apply_burst(arg(1, 1_000), arg(2, 150), arg(3, 1)).await,
+        Some("search") => search::search(arg(1, 1_000)).await,
         Some("flow-calls") => flow::calls(arg(1, 16), arg(2, 500), args.get(3).map(String::as_str) != Some("offline")).await,
         Some("flow-cpu") => flow::cpu(arg(1, 16), arg(2, 1_000), &args[3.min(args.len())..]).await,
         _ => Err(
-            "usage: bench hire-race|notify|delay|push-delay|push-scale|sweep-reads|load|hire-overhead|engine-race|idempotency|apply-burst|flow-calls|flow-cpu [args]"
+            "usage: bench hire-race|notify|delay|push-delay|push-scale|sweep-reads|load|hire-overhead|engine-race|idempotency|apply-burst|search|flow-calls|flow-cpu [args]"
                 .into(),
         ),
     }

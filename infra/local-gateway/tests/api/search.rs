@@ -363,3 +363,44 @@ async fn every_filter_sort_and_search_answers_what_a_plain_computation_selects()
             .collect();
     assert_eq!(skills, HashSet::from(["python".to_owned()]));
 }
+
+#[tokio::test]
+async fn each_bad_search_is_a_400_naming_its_parameter_that_reads_nothing() {
+    let recorder = Recorder::new();
+    let app = spawn_app_with(|o| o.round_trips = Some(recorder.clone())).await;
+    for (query, field) in [
+        ("min_budget=500&max_budget=100", "min_budget"),
+        ("sort=cheapest", "sort"),
+        ("sort=relevance", "sort"),
+        ("q=the%20and%20of", "q"),
+        (&*format!("q={}", "x".repeat(101)), "q"),
+        ("skill=a&skill=b&skill=c&skill=d", "skill"),
+        ("skill=no%20spaces", "skill"),
+        ("posted_after=yesterday", "posted_after"),
+        ("posted_before=2026-13-01T00:00:00Z", "posted_before"),
+        ("min_budget=1.5", "min_budget"),
+        ("max_budget=0", "max_budget"),
+        ("currency=usd&min_budget=1", "currency"),
+        ("status=filled&skill=rust", "skill"),
+        ("status=cancelled&sort=budget_asc", "sort"),
+    ] {
+        recorder.reset();
+        let reply = app.get("bob", &format!("/jobs?{query}")).await;
+        reply.expect_problem(400, "VALIDATION_FAILED");
+        let fields: Vec<&str> = reply.body["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["field"].as_str().unwrap())
+            .collect();
+        assert_eq!(fields, [field], "{query}");
+        assert_eq!(recorder.calls().len(), 0, "{query} read something");
+    }
+    for q in ["ab", "%20%20x%20", ""] {
+        recorder.reset();
+        app.get("bob", &format!("/jobs/suggest?q={q}"))
+            .await
+            .expect_problem(400, "VALIDATION_FAILED");
+        assert_eq!(recorder.calls().len(), 0);
+    }
+}
