@@ -122,6 +122,17 @@ async fn conclude(
     }
     match outcome {
         Err(ApiError::KeyTaken(record)) => judge(&record).unwrap_or(Err(ApiError::KeyInUse)),
+        // Validity can depend on the time (a deadline must still be ahead): the retry of a
+        // request that committed may fail it now, and must replay what committed. The
+        // record is read only then, so bad input without such a record still costs one
+        // read at most, and a key holding another request leaves the 400 as it is.
+        Err(error @ ApiError::Validation(_)) => match app.store.read_record().await {
+            Ok(Some(record)) => match judge(record) {
+                Some(Ok(answer)) => Ok(answer),
+                _ => Err(error),
+            },
+            _ => Err(error),
+        },
         Err(error) if error.is_about_state() => {
             let answer = stored(&problem(&error, path, request_id));
             match app.store.remember(request.record(answer, now), now).await {

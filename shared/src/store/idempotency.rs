@@ -55,6 +55,21 @@ impl Store {
         self.keyed.as_deref()?.found.get()?.as_ref()
     }
 
+    /// The record under the request's key, when no read has fetched it yet: for a request
+    /// refused before it read anything, whose retry must still replay what an earlier send
+    /// of it committed.
+    pub async fn read_record(&self) -> Result<Option<&IdempotencyRecord>, StoreError> {
+        let Some(keyed) = self.keyed.as_deref() else {
+            return Ok(None);
+        };
+        if keyed.pending() {
+            let (pk, sk) = keyed.key();
+            let record = self.get_raw(pk, &sk).await?;
+            keyed.found(record.map(serde_dynamo::from_item).transpose()?);
+        }
+        Ok(self.recorded())
+    }
+
     /// Keeps `record`, the answer to a refused request, on the condition that the key is
     /// unused at `now`: `Ok(None)` once kept, or the record the key already holds (a
     /// duplicate committed first). Committed as every change is, by [`Store::run_at`].

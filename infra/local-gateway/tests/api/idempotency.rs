@@ -71,6 +71,35 @@ async fn a_retried_create_replays_its_answer_and_the_table_holds_one_job() {
     assert_eq!(kept["status"].as_n().unwrap(), "201");
 }
 
+/// Found by `make chaos`: a create whose answer was lost, retried after its deadline
+/// passed, was answered 400 (the deadline is no longer ahead) and its client never learned
+/// the job it had made.
+#[tokio::test]
+async fn a_create_retried_after_its_deadline_passed_replays_its_201() {
+    let app = spawn_app().await;
+    let soon = (chrono::Utc::now() + chrono::Duration::milliseconds(1_500))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let body = json!({"title": "Paint a fence", "budget_cents": 20_000, "expires_at": soon});
+    let first = app.post_keyed("alice", "/jobs", body.clone(), "late").await;
+    assert_eq!(first.status, 201, "{first:#?}");
+    tokio::time::sleep(std::time::Duration::from_millis(1_600)).await;
+
+    let again = app.post_keyed("alice", "/jobs", body.clone(), "late").await;
+    assert_replay_of(&again, &first);
+    assert_eq!(jobs_of_alice(&app).await, 1);
+    // Without the key, or with a key that holds another request, it is the 400 it is.
+    app.post("alice", "/jobs", body.clone())
+        .await
+        .expect_problem(400, "VALIDATION_FAILED");
+    app.post_keyed("alice", "/jobs", job(), "other")
+        .await
+        .expect(201);
+    app.post_keyed("alice", "/jobs", body, "other")
+        .await
+        .expect_problem(400, "VALIDATION_FAILED");
+    assert_eq!(jobs_of_alice(&app).await, 2);
+}
+
 #[tokio::test]
 async fn the_same_key_for_another_request_is_422_and_changes_nothing() {
     let app = spawn_app().await;
