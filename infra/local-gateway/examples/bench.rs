@@ -293,6 +293,13 @@ impl Bench {
     }
 }
 
+/// A uniformly random duration below `of`, from a fresh ULID's random bits (the bench
+/// needs no generator of its own for this).
+fn random_part_of(of: Duration) -> Duration {
+    let random = ulid::Ulid::generate().random() as u64;
+    Duration::from_micros(random % of.as_micros().max(1) as u64)
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i].as_secs_f64() * 1_000.0

@@ -5,7 +5,8 @@
 //!
 //! Only the clients given a recorder carry the counter: the handlers' ones
 //! ([`crate::Options::round_trips`]) and, apart, what the stack runs in the background
-//! ([`crate::Options::background_calls`]: the pipe, `notify` and its pollers, the sweeper),
+//! ([`crate::Options::background_calls`]: the pipe, `notify` and `index` each with its
+//! pollers, the sweeper),
 //! so set-up and inspection through the working clients are never counted.
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -218,8 +219,10 @@ impl Recorder {
 pub struct Background {
     /// The pipe: the table's description, the stream's reads, the batches it sends.
     pub pipe: Recorder,
-    /// The pollers' receives and deletes, and `notify`'s own calls.
+    /// The pollers' receives and deletes on `notify`'s queue, and `notify`'s own calls.
     pub notify: Recorder,
+    /// The same for the `index` consumer: its queue's pollers and its own calls.
+    pub index: Recorder,
     /// The sweeper's runs.
     pub sweep: Recorder,
 }

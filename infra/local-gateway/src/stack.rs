@@ -95,8 +95,8 @@ pub struct Options {
     pub seed: bool,
     /// Records every call of the HTTP handlers' clients (and only theirs) here.
     pub round_trips: Option<Recorder>,
-    /// Records the calls of the pipe, of `notify` and its pollers and of the sweeper, each
-    /// apart: what a flow costs after its requests have answered.
+    /// Records the calls of the pipe, of each consumer (`notify`, `index`) with its pollers
+    /// and of the sweeper, each apart: what a flow costs after its requests have answered.
     pub background_calls: Option<Background>,
     /// What the WebSocket API's authorizer accepts; `auth`'s tokens when unset.
     pub socket_auth: Option<AuthConfig>,
@@ -296,12 +296,16 @@ impl LocalStack {
             None => clients.clone(),
         };
         if pump {
-            let notify = recorded(|b| &b.notify);
             for (consumer, queue) in &queues {
+                // Each consumer's calls apart, as each is a function of its own on AWS.
+                let consumer_clients = recorded(match consumer {
+                    Consumer::Notify => |b| &b.notify,
+                    Consumer::Index => |b| &b.index,
+                });
                 tasks.push(worker::spawn_pump(
-                    App::with_clients(notify.clone(), &config),
+                    App::with_clients(consumer_clients.clone(), &config),
                     *consumer,
-                    notify.sqs.clone(),
+                    consumer_clients.sqs,
                     queue.url.clone(),
                 ));
             }

@@ -134,13 +134,13 @@ pub fn run_name() -> String {
 }
 
 /// Waits until what the flows set off is done: no outbox event due any more (each is
-/// acknowledged once `notify` has delivered its notifications, and one the pipe has not
-/// forwarded yet is still due), and the events queue empty, nothing in flight, for
-/// [`QUIET`]. Eight Queries of the due index a look, whatever the number of flows.
+/// acknowledged once its consumer has applied it, and one the pipe has not forwarded yet is
+/// still due), and the consumers' queues at `urls` empty, nothing in flight, for [`QUIET`].
+/// Eight Queries of the due index a look, whatever the number of flows.
 pub async fn settled(
     store: &shared::store::Store,
     sqs: &aws_sdk_sqs::Client,
-    url: &str,
+    urls: &[&str],
 ) -> Result<(), BoxError> {
     let deadline = Instant::now() + Duration::from_secs(600);
     let mut quiet_since: Option<Instant> = None;
@@ -154,13 +154,16 @@ pub async fn settled(
                 .items
                 .len();
         }
-        let waiting = queue_count(sqs, url, QueueAttributeName::ApproximateNumberOfMessages).await
-            + queue_count(
-                sqs,
-                url,
-                QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
-            )
-            .await;
+        let mut waiting = 0;
+        for url in urls {
+            waiting += queue_count(sqs, url, QueueAttributeName::ApproximateNumberOfMessages).await
+                + queue_count(
+                    sqs,
+                    url,
+                    QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+                )
+                .await;
+        }
         match (due + waiting, quiet_since) {
             (0, Some(since)) if since.elapsed() >= QUIET => return Ok(()),
             (0, None) => quiet_since = Some(Instant::now()),
@@ -329,7 +332,7 @@ pub async fn cpu(clients: usize, flows: usize, args: &[String]) -> Result<(), Bo
     );
 
     run(&api, clients, WARM_UP, &run_name()).await?;
-    settled(&store, &sqs, &queue).await?;
+    settled(&store, &sqs, &[&queue]).await?;
 
     let idle_from = sample(&watched)?;
     tokio::time::sleep(IDLE).await;
@@ -347,7 +350,7 @@ pub async fn cpu(clients: usize, flows: usize, args: &[String]) -> Result<(), Bo
     let started = Instant::now();
     let done = run(&api, clients, flows, &run_name()).await?;
     let requests = started.elapsed();
-    settled(&store, &sqs, &queue).await?;
+    settled(&store, &sqs, &[&queue]).await?;
     let after = sample(&watched)?;
     let log_to = log_length()?;
     let window = started.elapsed();

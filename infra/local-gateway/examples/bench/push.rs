@@ -13,7 +13,7 @@
 //! poll, so every hire waits nearly a whole interval (measured: p50 240 ms, p99 261 ms),
 //! where hires made at any moment wait anywhere in it.
 
-use crate::{Api, BoxError, percentile, setup};
+use crate::{Api, BoxError, percentile, random_part_of, setup};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -83,13 +83,6 @@ pub async fn listen(
 pub fn notification_of<'a>(message: &'a Value, kind: &str, job_id: &str) -> Option<&'a Value> {
     let n = &message["notification"];
     (message["type"] == "notification" && n["type"] == kind && n["job_id"] == job_id).then_some(n)
-}
-
-/// A uniformly random duration below `of`, from a fresh ULID's random bits (the bench
-/// needs no generator of its own for this).
-fn random_part_of(of: Duration) -> Duration {
-    let random = ulid::Ulid::generate().random() as u64;
-    Duration::from_micros(random % of.as_micros().max(1) as u64)
 }
 
 struct Listener {

@@ -1,8 +1,8 @@
 //! `flow-calls [CLIENTS] [FLOWS] [offline]`: the AWS calls of the flows, asynchronous ones
 //! included, and the request units DynamoDB would bill for them. The stack runs in this
-//! process as `make dev` runs it (the pipe, the pollers feeding `notify`), every client
-//! counted by the round-trip recorder, one recorder for each part; then one sweep, counted
-//! alone. The users are online (`live.rs`: sockets open, so `notify` pushes), unless
+//! process as `make dev` runs it (the pipe, the pollers feeding `notify` and `index`), every
+//! client counted by the round-trip recorder, one recorder for each part (each consumer
+//! apart); then one sweep, counted alone. The users are online (`live.rs`: sockets open, so `notify` pushes), unless
 //! `offline` is given (no socket: `notify` still looks each recipient's connections up).
 //!
 //! Units follow DynamoDB's on-demand rules: a write unit per KB of item per item written,
@@ -246,6 +246,7 @@ pub async fn calls(clients: usize, flows: usize, online: bool) -> Result<(), Box
         ("requests", &handlers),
         ("pipe", &background.pipe),
         ("notify and its pollers", &background.notify),
+        ("index and its pollers", &background.index),
     ];
     let snapshot = || -> Vec<Vec<Call>> { sources.iter().map(|(_, r)| r.calls()).collect() };
     let reset = || sources.iter().for_each(|(_, r)| r.reset());
@@ -275,7 +276,8 @@ pub async fn calls(clients: usize, flows: usize, online: bool) -> Result<(), Box
     })
     .await?;
     let store = shared::store::Store::new(bench.patient.clone(), bench.table.as_str());
-    super::settled(&store, &bench.sqs, &bench.queue_url).await?;
+    let queues = [&bench.queue_url, &bench.kit.index_queues.url];
+    super::settled(&store, &bench.sqs, &queues.map(String::as_str)).await?;
     if let Some(live) = &live {
         live.freelancers_done().await?;
         disconnected(&handlers, flows).await?;
