@@ -323,17 +323,26 @@ async fn the_stack_outlives_the_sqs_emulator_paused_and_restarted() {
     sqs.resume();
     delivered(2).await;
 
-    sqs.restart().await;
-    // A client of the emulator's own, which the stack does not watch: the queues are gone.
+    // A client of the emulator's own, which the stack does not watch. A marker on the DLQ,
+    // which nothing reads, shows whether the queues after the restart are new ones.
     let raw = aws_sdk_sqs::Client::new(&shared::app::local_sdk_config(&sqs.endpoint));
-    let listed = raw.list_queues().send().await.expect("list queues");
-    assert!(
-        listed.queue_urls().is_empty(),
-        "the restart kept queues: {listed:?}"
-    );
+    let dlq = &app.queues.dead_letter_url;
+    raw.send_message()
+        .queue_url(dlq)
+        .message_body("from before the restart")
+        .send()
+        .await
+        .expect("a marker on the DLQ");
+    assert_eq!(app.queue_depth(dlq).await, 1);
+    sqs.restart().await;
     app.apply(&job_id, "dave", 3_000).await;
     delivered(3).await;
 
+    assert_eq!(
+        app.queue_depth(dlq).await,
+        0,
+        "the DLQ kept its marker: the restart lost no queue"
+    );
     // Made again as the template declares them: the same URLs, each with its DLQ.
     for queues in [&app.queues, &app.index_queues] {
         let name = queues.url.rsplit('/').next().unwrap();
