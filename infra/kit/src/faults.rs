@@ -2,18 +2,21 @@
 //! cancels a transaction for a conflict, and its answers are never lost on the way back, so
 //! both are injected: an HTTP client that answers TransactWriteItems calls with
 //! `TransactionConflict`, or passes them through and then answers 500 as if the response had
-//! been lost.
+//! been lost. The HTTP client and DynamoDB's error answers are the local gateway's
+//! (`local_gateway::faults`, which its fault switch uses too); what is planned here is which
+//! call fails, and how.
 
 use crate::{TestApp, spawn_app_with};
 use aws_smithy_runtime_api::client::http::{
-    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
-    SharedHttpConnector,
+    HttpConnector, HttpConnectorFuture, SharedHttpConnector,
 };
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_runtime_api::http::{Response, StatusCode};
 use aws_smithy_types::body::SdkBody;
-use serde_json::{Value, json};
+use local_gateway::faults::{
+    Answers, Cancellation, FaultyHttpClient, cancelled, internal_error, operation,
+    transaction_items,
+};
+use serde_json::Value;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -47,7 +50,6 @@ pub struct FailingReads {
 
 #[derive(Debug, Clone)]
 pub struct FaultInjector {
-    inner: SharedHttpClient,
     fault: Fault,
     /// Faults still to inject.
     pub remaining: Arc<AtomicUsize>,
@@ -81,12 +83,7 @@ impl FaultInjector {
 
     /// A DynamoDB client, as the Lambdas build it, whose calls go through this injector.
     pub fn client(&self) -> aws_sdk_dynamodb::Client {
-        let sdk = shared::app::local_sdk_config(&crate::app::dynamodb_endpoint());
-        aws_sdk_dynamodb::Client::from_conf(
-            shared::app::dynamodb_config(&sdk)
-                .http_client(self.clone())
-                .build(),
-        )
+        FaultyHttpClient::new(self.clone()).dynamodb_client(&crate::app::dynamodb_endpoint())
     }
 
     /// The fault for the next transaction, if any: the plan first, then `remaining`.
@@ -111,48 +108,25 @@ impl FaultInjector {
     }
 }
 
-#[derive(Debug)]
-struct ConflictConnector {
-    inner: SharedHttpConnector,
-    state: FaultInjector,
-}
-
-impl HttpClient for FaultInjector {
-    fn http_connector(
-        &self,
-        settings: &HttpConnectorSettings,
-        components: &RuntimeComponents,
-    ) -> SharedHttpConnector {
-        SharedHttpConnector::new(ConflictConnector {
-            inner: self.inner.http_connector(settings, components),
-            state: self.clone(),
-        })
-    }
-}
-
-impl HttpConnector for ConflictConnector {
-    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let target = request
-            .headers()
-            .get("x-amz-target")
-            .unwrap_or_default()
-            .to_owned();
-        let fault = if target.ends_with(".TransactWriteItems") {
-            self.state.transactions.fetch_add(1, Ordering::SeqCst);
-            self.state.next_fault()
-        } else if target.ends_with(".UpdateItem") {
-            self.state.update_plan.lock().unwrap().pop_front()
-        } else if target.ends_with(".GetItem") {
-            self.state.reads.fetch_add(1, Ordering::SeqCst);
-            let planned = self.state.read_plan.lock().unwrap().pop_front();
-            planned.or_else(|| self.state.read_fault(&request))
-        } else {
-            None
+impl Answers for FaultInjector {
+    fn answer(&self, request: HttpRequest, dynamodb: &SharedHttpConnector) -> HttpConnectorFuture {
+        let fault = match operation(&request) {
+            "TransactWriteItems" => {
+                self.transactions.fetch_add(1, Ordering::SeqCst);
+                self.next_fault()
+            }
+            "UpdateItem" => self.update_plan.lock().unwrap().pop_front(),
+            "GetItem" => {
+                self.reads.fetch_add(1, Ordering::SeqCst);
+                let planned = self.read_plan.lock().unwrap().pop_front();
+                planned.or_else(|| self.read_fault(&request))
+            }
+            _ => None,
         };
-        let delay = *self.state.delay.lock().unwrap();
+        let delay = *self.delay.lock().unwrap();
         let answer = match fault {
-            None => self.inner.call(request),
-            Some(fault) => self.inject(fault, request),
+            None => dynamodb.call(request),
+            Some(fault) => self.inject(fault, request, dynamodb),
         };
         if delay.is_zero() {
             return answer;
@@ -164,42 +138,29 @@ impl HttpConnector for ConflictConnector {
     }
 }
 
-impl ConflictConnector {
-    fn inject(&self, fault: Fault, request: HttpRequest) -> HttpConnectorFuture {
-        let internal_error = || {
-            dynamodb_error(
-                500,
-                json!({
-                    "__type": "com.amazonaws.dynamodb.v20120810#InternalServerError",
-                    "message": "Internal server error"
-                }),
-            )
-        };
+impl FaultInjector {
+    fn inject(
+        &self,
+        fault: Fault,
+        request: HttpRequest,
+        dynamodb: &SharedHttpConnector,
+    ) -> HttpConnectorFuture {
         match fault {
             Fault::Conflict | Fault::Throttled => {
-                let (code, message) = if fault == Fault::Conflict {
-                    ("TransactionConflict", "Transaction is ongoing for the item")
+                let why = if fault == Fault::Conflict {
+                    Cancellation::Conflict
                 } else {
-                    ("ThrottlingError", "Throughput exceeds the current capacity")
+                    Cancellation::Throttled
                 };
-                let mut open = self.state.open.subscribe();
+                let answer = cancelled(why, transaction_items(&request));
+                let mut open = self.open.subscribe();
                 HttpConnectorFuture::new(async move {
                     let _ = open.wait_for(|open| *open).await;
-                    Ok(dynamodb_error(
-                        400,
-                        json!({
-                            "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
-                            "message": format!("Transaction cancelled, please refer cancellation reasons for specific reasons [{code}, None, None, None, None, None]"),
-                            "CancellationReasons": [
-                                {"Code": code, "Message": message},
-                                {"Code": "None"}, {"Code": "None"}, {"Code": "None"}, {"Code": "None"}, {"Code": "None"}
-                            ]
-                        }),
-                    ))
+                    Ok(answer)
                 })
             }
             Fault::LostResponse => {
-                let committed = self.inner.call(request);
+                let committed = dynamodb.call(request);
                 HttpConnectorFuture::new(async move {
                     committed.await?;
                     Ok(internal_error())
@@ -222,8 +183,8 @@ impl ConflictConnector {
                     }
                     again
                 });
-                let first = self.inner.call(request);
-                let inner = self.inner.clone();
+                let first = dynamodb.call(request);
+                let inner = dynamodb.clone();
                 HttpConnectorFuture::new(async move {
                     first.await?;
                     match again {
@@ -238,23 +199,11 @@ impl ConflictConnector {
     }
 }
 
-fn dynamodb_error(status: u16, body: serde_json::Value) -> Response<SdkBody> {
-    let mut response = Response::new(
-        StatusCode::try_from(status).unwrap(),
-        SdkBody::from(body.to_string()),
-    );
-    response
-        .headers_mut()
-        .insert("content-type", "application/x-amz-json-1.0");
-    response
-}
-
 /// A test app whose HTTP handlers reach DynamoDB through a [`FaultInjector`] that injects
 /// nothing until the test sets `remaining`.
 pub async fn app_with_faults(fault: Fault) -> (TestApp, FaultInjector) {
     let injector = FaultInjector {
         fault,
-        inner: aws_smithy_http_client::Builder::new().build_http(),
         remaining: Arc::new(AtomicUsize::new(0)),
         plan: Arc::default(),
         update_plan: Arc::default(),

@@ -1,6 +1,7 @@
 //! The HTTP front: route → API Gateway v2 event → the function's handler → response.
 
 use crate::auth::Auth;
+use crate::faults::{FaultChange, FaultSwitch};
 use crate::resources::{self, StackError};
 use crate::sockets::{Limits, Sockets};
 use crate::template::{Route, Template};
@@ -34,6 +35,9 @@ pub struct GatewayConfig {
     /// What the WebSocket API's `$connect` authorizer accepts.
     pub socket_auth: AuthConfig,
     pub socket_limits: Limits,
+    /// The local fault switch, set by `POST /_local/faults`; without it that route does not
+    /// exist.
+    pub faults: Option<FaultSwitch>,
 }
 
 #[derive(Clone)]
@@ -47,6 +51,7 @@ pub struct Gateway {
     clients: Clients,
     config: Arc<Config>,
     sockets: Sockets,
+    faults: Option<FaultSwitch>,
 }
 
 impl Gateway {
@@ -82,6 +87,7 @@ impl Gateway {
             auth: config.auth,
             clients,
             config: Arc::new(config.app),
+            faults: config.faults,
         })
     }
 
@@ -95,7 +101,13 @@ impl Gateway {
     }
 
     pub fn router(self) -> Router {
-        Router::new()
+        let router = Router::new();
+        // Only with the switch: otherwise an unknown route, API Gateway's 404.
+        let router = match self.faults {
+            Some(_) => router.route("/_local/faults", axum::routing::post(faults)),
+            None => router,
+        };
+        router
             .route("/_local/health", get(health))
             .route("/_local/sweep", axum::routing::post(sweep))
             .route("/_local/console", get(console))
@@ -129,6 +141,38 @@ async fn token(State(gw): State<Gateway>, axum::Json(body): axum::Json<Value>) -
             axum::Json(json!({"message": "user must be 1-128 characters without #"})),
         )
             .into_response(),
+    }
+}
+
+/// `POST /_local/faults`: sets the fault switch (fields left out stay as they are) and
+/// answers its whole state, in the same shape.
+async fn faults(State(gw): State<Gateway>, body: axum::body::Bytes) -> AxumResponse {
+    let Some(switch) = &gw.faults else {
+        return own_answer(StatusCode::NOT_FOUND, "Not Found");
+    };
+    match FaultChange::parse(&body) {
+        Ok(change) => {
+            let state = switch.set(change);
+            tracing::info!(?state, "fault switch set");
+            axum::Json(state).into_response()
+        }
+        Err(detail) => {
+            let mut response = (
+                StatusCode::BAD_REQUEST,
+                axum::Json(json!({
+                    "type": "about:blank",
+                    "title": "Bad Request",
+                    "status": 400,
+                    "detail": detail,
+                })),
+            )
+                .into_response();
+            response.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/problem+json"),
+            );
+            response
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod asyncapi;
 pub mod auth;
+pub mod faults;
 pub mod filter;
 pub mod gateway;
 pub mod openapi;

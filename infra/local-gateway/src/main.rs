@@ -67,6 +67,11 @@ async fn serve() -> Result<(), BoxError> {
         "Live notifications: ws://{addr}/ws?token=<token> (send {{\"action\": \"sync\", \"after\": null}})"
     );
     println!("Sweep every {}s", sweep_every.as_secs());
+    if stack.faults.is_some() {
+        println!(
+            "LOCAL_FAULTS=1: fault switch on http://{addr}/_local/faults (POST {{\"dynamodb\": \"off\"|\"throttle\"|\"conflict\"|\"unconditional\", \"rate\": 0..1, \"seed\": n, \"pipe\": \"run\"|\"stop\"}})"
+        );
+    }
     for user in seed::DEMO_USERS {
         println!(
             "export TOKEN_{}={}",

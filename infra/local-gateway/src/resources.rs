@@ -7,9 +7,17 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
     TimeToLiveSpecification,
 };
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeDeserializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
 use serde_norway::Value;
 use shared::domain::Consumer;
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StackError {
@@ -271,6 +279,111 @@ pub struct Queues {
     pub url: String,
     pub dead_letter_url: String,
     pub max_receive_count: u32,
+}
+
+/// The consumers' queues of a stack, kept as the template declares them. The SQS emulator
+/// keeps its queues in memory: restarted, it answers every call on them with
+/// `QueueDoesNotExist`. Every SQS client of the stack is [watched](QueueKeeper::watch) for
+/// that answer, whoever got it (a pump's receive, the pipe's send, the sweeper's send), and
+/// the keeper's task ([`QueueKeeper::spawn`]) then makes them all again: the same names,
+/// attributes and redrive policies, so the same URLs. The caller's call failed meanwhile;
+/// each goes on as after any failure: a pump polls again, the pipe sends the same records
+/// again (its position holds), and what the sweeper could not send stays due for its next
+/// run.
+#[derive(Debug, Clone)]
+pub struct QueueKeeper {
+    /// Unwatched: the keeper's own calls never report to itself.
+    sqs: aws_sdk_sqs::Client,
+    prefix: String,
+    template: Template,
+    visibility: std::time::Duration,
+    missing: Arc<Notify>,
+}
+
+impl QueueKeeper {
+    /// `prefix` names the queues (the stack's table); `visibility` replaces the template's
+    /// visibility timeout: locally a failed message should come back in seconds, not
+    /// minutes.
+    pub fn new(
+        sqs: aws_sdk_sqs::Client,
+        prefix: &str,
+        template: &Template,
+        visibility: std::time::Duration,
+    ) -> Self {
+        Self {
+            sqs,
+            prefix: prefix.to_owned(),
+            template: template.clone(),
+            visibility,
+            missing: Arc::default(),
+        }
+    }
+
+    /// Creates each consumer's queue and its DLQ, unless they exist.
+    pub async fn ensure(&self) -> Result<BTreeMap<Consumer, Queues>, StackError> {
+        ensure_queues(&self.sqs, &self.prefix, &self.template, self.visibility).await
+    }
+
+    /// `sqs`, configured alike, reporting to this keeper every answer that a queue does not
+    /// exist.
+    pub fn watch(&self, sqs: &aws_sdk_sqs::Client) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::from_conf(
+            sqs.config()
+                .to_builder()
+                .interceptor(MissingQueueWatch(self.missing.clone()))
+                .build(),
+        )
+    }
+
+    /// Makes the queues again after each report, until the task is aborted. A failure is
+    /// logged: the next call on a missing queue reports again.
+    pub fn spawn(self) -> JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                self.missing.notified().await;
+                match self.ensure().await {
+                    Ok(_) => tracing::warn!(
+                        "a queue was missing (the SQS emulator restarted?); made the template's queues again"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "making the missing queues again failed"),
+                }
+            }
+        })
+    }
+}
+
+/// Whether an SQS error is the answer that the queue does not exist: `QueueDoesNotExist`
+/// in SQS's JSON protocol, `AWS.SimpleQueueService.NonExistentQueue` in its query one.
+pub fn is_missing_queue(code: &str) -> bool {
+    code.ends_with("QueueDoesNotExist") || code.ends_with("NonExistentQueue")
+}
+
+/// Reports answers that a queue does not exist: SQS names the error in headers
+/// (`x-amzn-query-error`, `x-amzn-errortype`), whatever the operation.
+#[derive(Debug)]
+struct MissingQueueWatch(Arc<Notify>);
+
+impl Intercept for MissingQueueWatch {
+    fn name(&self) -> &'static str {
+        "MissingQueueWatch"
+    }
+
+    fn read_after_transmit(
+        &self,
+        context: &BeforeDeserializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let response = context.response();
+        let missing = ["x-amzn-query-error", "x-amzn-errortype"]
+            .iter()
+            .filter_map(|name| response.headers().get(*name))
+            .any(|value| is_missing_queue(value.split([';', ':']).next().unwrap_or_default()));
+        if response.status().as_u16() == 400 && missing {
+            self.0.notify_one();
+        }
+        Ok(())
+    }
 }
 
 /// Creates each consumer's queue and its DLQ as the template declares them (every queue a

@@ -4,6 +4,7 @@
 //! here, so what they run cannot drift apart.
 
 use crate::auth::Auth;
+use crate::faults::FaultSwitch;
 use crate::gateway::{Gateway, GatewayConfig};
 use crate::pipe::{Pipe, PipeSettings};
 use crate::round_trips::{Background, Recorder};
@@ -20,7 +21,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
-pub use resources::{Queues, StackError};
+pub use resources::{QueueKeeper, Queues, StackError};
 
 /// `make dev`'s settings where the environment leaves them unset. A Lambda has no defaults
 /// for the first two: production must be told its table and secret.
@@ -102,6 +103,10 @@ pub struct Options {
     pub socket_auth: Option<AuthConfig>,
     /// The WebSocket API's idle and lifetime limits (API Gateway's by default).
     pub socket_limits: Limits,
+    /// The local fault switch (`LOCAL_FAULTS=1`): the handlers', pumps' and sweeper's
+    /// DynamoDB calls go through it, the background pipe waits on it, and
+    /// `POST /_local/faults` sets it. Unset, that route does not exist. Never in a Lambda.
+    pub faults: Option<FaultSwitch>,
 }
 
 impl Options {
@@ -131,6 +136,7 @@ impl Options {
             background_calls: None,
             socket_auth: None,
             socket_limits: Limits::default(),
+            faults: None,
         })
     }
 
@@ -155,6 +161,15 @@ impl Options {
             pipe: true,
             sweep_every: Some(Duration::from_secs(number("SWEEP_INTERVAL_SECS", "10")?)),
             seed: true,
+            faults: match env("LOCAL_FAULTS").as_deref() {
+                None | Some("0") => None,
+                Some("1") => Some(FaultSwitch::new()),
+                Some(other) => {
+                    return Err(StackError::Setting(format!(
+                        "LOCAL_FAULTS: 1 turns the fault switch on, 0 or nothing leaves it off, not {other:?}"
+                    )));
+                }
+            },
             ..Self::new(
                 or("DYNAMODB_ENDPOINT", "http://127.0.0.1:8000"),
                 or("SQS_ENDPOINT", "http://127.0.0.1:9324"),
@@ -183,6 +198,8 @@ pub struct LocalStack {
     pub pipe: Pipe,
     /// The WebSocket API's open connections, and the switch that breaks its Management API.
     pub sockets: Sockets,
+    /// The fault switch, when [`Options::faults`] set one.
+    pub faults: Option<FaultSwitch>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -219,12 +236,25 @@ impl LocalStack {
             background_calls,
             socket_auth,
             socket_limits,
+            faults,
         } = options;
         // The Management API is the gateway's own: its address is known once it listens.
         let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
         let address = listener.local_addr()?;
         let connections = format!("http://{address}");
         let clients = Clients::local(&dynamodb_endpoint, &sqs_endpoint).with_sockets(&connections);
+        // Every SQS client of the stack reports a missing queue to the keeper, which makes
+        // the template's queues again (the SQS emulator keeps them in memory).
+        let keeper = QueueKeeper::new(
+            clients.sqs.clone(),
+            &config.table_name,
+            &template,
+            visibility_timeout,
+        );
+        let clients = Clients {
+            sqs: keeper.watch(&clients.sqs),
+            ..clients
+        };
         if run_pipe && !stream {
             return Err(StackError::Setting(
                 "the pipe reads the table's stream: it cannot run without it".into(),
@@ -236,13 +266,7 @@ impl LocalStack {
             template.without_stream()
         };
         let created = ensure_table(&clients.dynamo, &config.table_name, &table_template).await?;
-        let queues = resources::ensure_queues(
-            &clients.sqs,
-            &config.table_name,
-            &template,
-            visibility_timeout,
-        )
-        .await?;
+        let queues = keeper.ensure().await?;
         config.queue_urls = if publish {
             urls(&queues)
         } else {
@@ -250,14 +274,23 @@ impl LocalStack {
         };
         let pipe_settings = PipeSettings::from_template(&template)?;
 
+        // What the handlers, the pumps and the sweeper run with: through the fault switch
+        // when there is one. Set-up and inspection (`clients`, `app`) keep working clients.
+        let working = match &faults {
+            Some(switch) => Clients {
+                dynamo: switch.dynamodb_client(&dynamodb_endpoint),
+                ..clients.clone()
+            },
+            None => clients.clone(),
+        };
         let handler_clients = match (handler_dynamo, handler_sqs_endpoint) {
-            (None, None) => clients.clone(),
+            (None, None) => working.clone(),
             (dynamo, sqs) => {
                 let local =
                     Clients::local(&dynamodb_endpoint, sqs.as_deref().unwrap_or(&sqs_endpoint))
                         .with_sockets(&connections);
                 Clients {
-                    dynamo: dynamo.unwrap_or(local.dynamo),
+                    dynamo: dynamo.unwrap_or(working.dynamo.clone()),
                     ..local
                 }
             }
@@ -273,6 +306,7 @@ impl LocalStack {
                 auth: auth.clone(),
                 socket_auth: socket_auth.unwrap_or_else(|| auth.socket_config()),
                 socket_limits,
+                faults: faults.clone(),
             },
             &template,
         )?;
@@ -285,15 +319,18 @@ impl LocalStack {
 
         let sockets = gateway.sockets().clone();
         let router = gateway.router();
-        let mut tasks = vec![tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, router).await {
-                tracing::error!(error = %e, "local gateway stopped");
-            }
-        })];
+        let mut tasks = vec![
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, router).await {
+                    tracing::error!(error = %e, "local gateway stopped");
+                }
+            }),
+            keeper.spawn(),
+        ];
         // The working clients, or the same with a recorder of their own.
         let recorded = |pick: fn(&Background) -> &Recorder| match &background_calls {
-            Some(background) => pick(background).attach(&clients),
-            None => clients.clone(),
+            Some(background) => pick(background).attach(&working),
+            None => working.clone(),
         };
         if pump {
             for (consumer, queue) in &queues {
@@ -328,6 +365,10 @@ impl LocalStack {
                 .collect(),
             pipe_settings,
         );
+        let pipe = match &faults {
+            Some(switch) => pipe.stopped_by(switch.pipe_running()),
+            None => pipe,
+        };
         if run_pipe {
             tasks.push(pipe::spawn(pipe.clone()));
         }
@@ -345,6 +386,7 @@ impl LocalStack {
             created,
             pipe,
             sockets,
+            faults,
             tasks,
         })
     }

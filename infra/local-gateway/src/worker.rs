@@ -310,6 +310,8 @@ async fn poll<C: Consumer>(
                 }
                 n
             }
+            // The SQS emulator paused, down or restarted: poll again after a pause. A queue
+            // it lost is made again by the stack's `QueueKeeper`, which saw the answer.
             Err(e) => {
                 tracing::warn!(error = %e, "queue poll failed");
                 tokio::time::sleep(Duration::from_secs(1)).await;

@@ -35,6 +35,10 @@ pub enum PipeError {
     Stream(String),
     #[error("SQS: {0}")]
     Sqs(String),
+    /// Stopped by the local fault switch before it sent what it read: that is sent once it
+    /// runs again.
+    #[error("the pipe is stopped")]
+    Stopped,
 }
 
 fn chain(e: &(dyn std::error::Error + 'static)) -> String {
@@ -219,6 +223,8 @@ pub struct Pipe {
     queue_urls: Arc<HashMap<String, String>>,
     settings: Arc<PipeSettings>,
     state: Arc<Mutex<State>>,
+    /// Whether it may send: false while the local fault switch stops it.
+    running: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Pipe {
@@ -238,7 +244,15 @@ impl Pipe {
             queue_urls: Arc::new(queue_urls),
             settings: Arc::new(settings),
             state: Arc::default(),
+            // Its sender gone, it stays true.
+            running: tokio::sync::watch::channel(true).1,
         }
+    }
+
+    /// This pipe, stopped while `running` is false: what it read is not sent, and its
+    /// position holds, so it goes on from there once `running` is true again.
+    pub fn stopped_by(self, running: tokio::sync::watch::Receiver<bool>) -> Self {
+        Self { running, ..self }
     }
 
     /// This pipe, its position shared, sending through another SQS client (one that fails,
@@ -453,6 +467,10 @@ impl Pipe {
             }
             let last = i + 1 == records.len();
             if in_batch == self.settings.batch_size || (last && in_batch > 0) {
+                // Read before the switch stopped it or not, nothing goes out after.
+                if !*self.running.borrow() {
+                    return Err(PipeError::Stopped);
+                }
                 sent += self.send(&batch).await?;
                 batch.clear();
                 in_batch = 0;
@@ -518,16 +536,39 @@ impl Pipe {
 /// four times a second.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 
-/// Runs the pipe until the task is aborted.
+/// The longest the background pipe waits after a failed pass before the next: DynamoDB
+/// Local or the SQS emulator paused or restarting is waited out, not hammered.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// Runs the pipe until the task is aborted, reading only while it is not
+/// [stopped](Pipe::stopped_by); it goes on from where it stopped. A failed pass is logged
+/// and tried again after a backoff that doubles up to [`MAX_BACKOFF`]; nothing it failed
+/// to send is skipped, since the position only moves past what was sent.
 pub fn spawn(pipe: Pipe) -> JoinHandle<()> {
+    let mut running = pipe.running.clone();
     tokio::spawn(async move {
+        let mut failures: u32 = 0;
         loop {
-            match pipe.pipe_once().await {
-                Ok(0) => {}
-                Ok(sent) => tracing::debug!(sent, "stream records delivered to the rules' queues"),
-                Err(e) => tracing::warn!(error = %e, "the local pipe failed; it retries"),
-            }
-            tokio::time::sleep(POLL_INTERVAL).await;
+            // A closed switch (its sender dropped) leaves the pipe running.
+            let _ = running.wait_for(|run| *run).await;
+            let wait = match pipe.pipe_once().await {
+                Ok(sent) => {
+                    if sent > 0 {
+                        tracing::debug!(sent, "stream records delivered to the rules' queues");
+                    }
+                    failures = 0;
+                    POLL_INTERVAL
+                }
+                Err(PipeError::Stopped) => POLL_INTERVAL,
+                Err(e) => {
+                    failures = failures.saturating_add(1);
+                    tracing::warn!(error = %e, failures, "the local pipe failed; it retries");
+                    POLL_INTERVAL
+                        .saturating_mul(1 << failures.min(4))
+                        .min(MAX_BACKOFF)
+                }
+            };
+            tokio::time::sleep(wait).await;
         }
     })
 }

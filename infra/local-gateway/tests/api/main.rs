@@ -2,6 +2,7 @@
 
 mod applications;
 mod bus;
+mod chaos_switches;
 mod conflicts;
 mod consumers;
 mod contracts;
