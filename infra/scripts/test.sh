@@ -127,3 +127,11 @@ stop_gateway
 step "audit of every table the gateways wrote"
 DYNAMODB_ENDPOINT="http://127.0.0.1:$ddb_port" "$bin"/audit --all-tables --prefix test- \
   --fanout-delay-secs 3600 --redrive-window-secs 3600
+
+# Last, so that its paused and restarted engines disturb no other step: a short chaos run
+# on a stack of its own (README.md, "make chaos"), a fixed seed, about two minutes.
+# The stack above is stopped first: the run wants the machine's two cores to itself.
+stop
+trap - EXIT
+step "make chaos, short: 45 s of load and faults, then the proof"
+"$bin"/chaos --seconds 45 --clients 8 --seed 20261206
