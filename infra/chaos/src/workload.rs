@@ -12,6 +12,8 @@ use std::sync::{Arc, Mutex};
 use tokio::time::Instant;
 
 pub const FREELANCERS_PER_CLIENT: usize = 4;
+/// A client's pause between two actions, in milliseconds.
+const THINK_MS: std::ops::Range<u64> = 300..1_500;
 const SKILLS: [&str; 6] = ["rust", "c++", "design", "sql", "writing", "node.js"];
 
 pub fn owner(client: usize) -> String {
@@ -89,9 +91,14 @@ impl Client {
         format!("chaos-{}-{}-{}", self.seed, self.index, self.requests)
     }
 
-    /// Acts until `until`, one action after another.
+    /// Acts until `until`, one action after another, pausing between them as a person
+    /// does: back to back, 16 clients and the consumers behind them are more than one
+    /// DynamoDB Local on disk takes for minutes (its one write lock), and the backlog would
+    /// never settle.
     pub async fn run(mut self, until: Instant) {
         while Instant::now() < until {
+            let pause = self.rng.random_range(THINK_MS);
+            tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
             let roll = self.rng.random_range(0..100);
             match roll {
                 0..15 => self.post_job(false).await,
