@@ -134,4 +134,4 @@ DYNAMODB_ENDPOINT="http://127.0.0.1:$ddb_port" "$bin"/audit --all-tables --prefi
 stop
 trap - EXIT
 step "make chaos, short: 45 s of load and faults, then the proof"
-"$bin"/chaos --seconds 45 --clients 8 --seed 20261206
+"$bin"/chaos --seconds 45 --clients 16 --seed 20261206

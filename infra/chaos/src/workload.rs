@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 pub const FREELANCERS_PER_CLIENT: usize = 4;
 /// A client's pause between two actions, in milliseconds.
-const THINK_MS: std::ops::Range<u64> = 300..1_500;
+const THINK_MS: std::ops::Range<u64> = 1_000..3_000;
 const SKILLS: [&str; 6] = ["rust", "c++", "design", "sql", "writing", "node.js"];
 
 pub fn owner(client: usize) -> String {
@@ -72,6 +72,8 @@ pub struct Client {
     rng: StdRng,
     requests: u64,
     seed: u64,
+    /// When the load ends.
+    until: Instant,
 }
 
 impl Client {
@@ -83,6 +85,7 @@ impl Client {
             rng: StdRng::seed_from_u64(seed.wrapping_mul(1_000_003).wrapping_add(index as u64)),
             requests: 0,
             seed,
+            until: Instant::now(),
         }
     }
 
@@ -96,6 +99,7 @@ impl Client {
     /// DynamoDB Local on disk takes for minutes (its one write lock), and the backlog would
     /// never settle.
     pub async fn run(mut self, until: Instant) {
+        self.until = until;
         while Instant::now() < until {
             let pause = self.rng.random_range(THINK_MS);
             tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
@@ -118,9 +122,15 @@ impl Client {
         let owner = owner(self.index);
         let word = format!("zq{}x{}x{}", self.seed % 1_000, self.index, self.requests);
         let now = chrono::Utc::now();
-        // A third of the jobs expire during the run; the sweeper must close them.
-        let expires_at = if !popular && self.rng.random_bool(0.33) {
-            now + chrono::Duration::seconds(self.rng.random_range(8..40))
+        // A third of the jobs expire during the load; the sweeper must close them. None
+        // within 10 s of its end, so that nothing changes on its own while the run checks.
+        let lifetime = self.rng.random_range(8..40);
+        let load_left = self.until.saturating_duration_since(Instant::now());
+        let expires_at = if !popular
+            && self.rng.random_bool(0.33)
+            && load_left > std::time::Duration::from_secs(lifetime + 10)
+        {
+            now + chrono::Duration::seconds(lifetime as i64)
         } else {
             now + chrono::Duration::days(1)
         };

@@ -21,15 +21,10 @@ const DOUBLED: [&str; 9] = [
 #[test]
 fn a_product_without_its_conditions_fails_the_run_and_names_what_broke() {
     let out = Command::new(env!("CARGO_BIN_EXE_chaos"))
-        .args([
-            "--seconds",
-            "25",
-            "--seed",
-            "11",
-            "--clients",
-            "8",
-            "--break",
-        ])
+        // 16 clients, so that its races are sure to meet; a broken product never settles
+        // (its counts drift), and 20 s of waiting are enough to show it.
+        .args(["--seconds", "40", "--seed", "11", "--clients", "16"])
+        .args(["--settle", "20", "--break"])
         .output()
         .expect("the chaos binary runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
