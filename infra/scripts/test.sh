@@ -58,10 +58,26 @@ stop_gateway() {
   trap stop EXIT
 }
 
-ddb_port="$(free_port)"
-step "DynamoDB Local (in memory) on port $ddb_port"
-infra/scripts/dynamodb-local.sh start --port "$ddb_port" --in-memory \
-  --pid-file "$state/dynamodb.pid" --log "$state/dynamodb.log"
+# start_dynamodb: a DynamoDB Local in memory on a free port ($ddb_port); fresh_dynamodb: that
+# one stopped and another started, for steps that must not queue behind what came before.
+start_dynamodb() {
+  ddb_port="$(free_port)"
+  infra/scripts/dynamodb-local.sh start --port "$ddb_port" --in-memory \
+    --pid-file "$state/dynamodb.pid" --log "$state/dynamodb.log"
+}
+fresh_dynamodb() {
+  infra/scripts/dynamodb-local.sh stop --pid-file "$state/dynamodb.pid"
+  start_dynamodb
+}
+# audit_tables: every `test-…` table of the current DynamoDB Local. The delays are an hour:
+# what the audit is to find here is state the API must never write, at any delay.
+audit_tables() {
+  DYNAMODB_ENDPOINT="http://127.0.0.1:$ddb_port" "$bin"/audit --all-tables --prefix test- \
+    --fanout-delay-secs 3600 --redrive-window-secs 3600
+}
+
+step "DynamoDB Local (in memory)"
+start_dynamodb
 sqs_port="$(free_port)"
 step "SQS emulator on port $sqs_port"
 infra/scripts/sqs-local.sh start --port "$sqs_port" --pid-file "$state/sqs.pid" --log "$state/sqs.log"
@@ -76,17 +92,13 @@ RUST_LOG="${RUST_LOG:-warn}" DYNAMODB_ENDPOINT="http://127.0.0.1:$ddb_port" SQS_
 # driven by hand), and the suite takes minutes; what the audit is to find here is state the
 # API must never write, at any delay.
 step "audit of every table the tests wrote"
-DYNAMODB_ENDPOINT="http://127.0.0.1:$ddb_port" "$bin"/audit --all-tables --prefix test- \
-  --fanout-delay-secs 3600 --redrive-window-secs 3600
+audit_tables
 
 # The gateway steps get a fresh engine: after the suite, DynamoDB Local holds hundreds of
 # tables with streams and answers slower, and the fuzzer's requests must meet the same
 # 800 ms attempt timeout as every other.
 step "a fresh DynamoDB Local for the gateway steps"
-infra/scripts/dynamodb-local.sh stop --pid-file "$state/dynamodb.pid"
-ddb_port="$(free_port)"
-infra/scripts/dynamodb-local.sh start --port "$ddb_port" --in-memory \
-  --pid-file "$state/dynamodb.pid" --log "$state/dynamodb.log"
+fresh_dynamodb
 
 # Schemathesis against a local gateway of its own on the fresh DynamoDB Local, as alice, who
 # owns the demo jobs (bob applied to one), so the document's links (a list, a job, its
@@ -117,16 +129,12 @@ stop_gateway
 
 # What the fuzzer and the walk-through wrote.
 step "audit of every table the fuzzer and the walk-through wrote"
-DYNAMODB_ENDPOINT="http://127.0.0.1:$ddb_port" "$bin"/audit --all-tables --prefix test- \
-  --fanout-delay-secs 3600 --redrive-window-secs 3600
+audit_tables
 
 # The console gets a fresh engine too: behind the fuzzer's thousands of stream records,
 # DynamoDB Local answered the console's first requests after the 800 ms timeout.
 step "a fresh DynamoDB Local for the console"
-infra/scripts/dynamodb-local.sh stop --pid-file "$state/dynamodb.pid"
-ddb_port="$(free_port)"
-infra/scripts/dynamodb-local.sh start --port "$ddb_port" --in-memory \
-  --pid-file "$state/dynamodb.pid" --log "$state/dynamodb.log"
+fresh_dynamodb
 
 # The console in a real browser (Debian's chromium through playwright-core): bob's page shows
 # a hire live, and after a dropped socket reconnects and shows the one it missed once.
@@ -137,8 +145,7 @@ API="http://127.0.0.1:$gateway_port" node infra/scripts/console-test.mjs
 stop_gateway
 
 step "audit of the console's table"
-DYNAMODB_ENDPOINT="http://127.0.0.1:$ddb_port" "$bin"/audit --all-tables --prefix test- \
-  --fanout-delay-secs 3600 --redrive-window-secs 3600
+audit_tables
 
 # Last, so that its paused and restarted engines disturb no other step: a short chaos run
 # on a stack of its own (README.md, "make chaos"), a fixed seed, about two minutes.
