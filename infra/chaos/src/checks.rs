@@ -479,3 +479,83 @@ pub fn sockets(holders: &[Holder], inboxes: &BTreeMap<String, Vec<Value>>) -> Ve
     }
     out
 }
+
+/// The pipe still delivers once every fault is over (DynamoDB Local restarted on its files,
+/// the pipe stopped and run again): an application made now reaches its owner's inbox within
+/// less than the redrive delay, so the sweeper, which re-sends what the pipe dropped, cannot
+/// be what delivered it. Without this, a dead pipe would pass every other check.
+pub async fn pipe_delivers(api: &Api, world: &std::sync::Mutex<World>) -> Vec<Finding> {
+    let (owner, freelancer) = (crate::workload::owner(0), crate::workload::freelancer(0, 0));
+    let word = "zqprobe".to_owned();
+    let body = serde_json::json!({"title": format!("Chaos job {word}"), "budget_cents": 1_000});
+    let Some(job) = api
+        .post(
+            &owner,
+            "POST /jobs",
+            "/jobs",
+            body,
+            "chaos-probe-job".into(),
+        )
+        .await
+        .filter(|a| a.status == 201)
+    else {
+        return vec![finding("pipe", "the probe's job could not be posted")];
+    };
+    let job_id = job.id("job_id");
+    let path = format!("/jobs/{job_id}/applications");
+    let body = serde_json::json!({"bid_cents": 1_000});
+    let Some(application) = api
+        .post(
+            &freelancer,
+            "POST /jobs/{id}/applications",
+            &path,
+            body,
+            "chaos-probe-apply".into(),
+        )
+        .await
+        .filter(|a| a.status == 201)
+    else {
+        return vec![finding("pipe", "the probe's application could not be made")];
+    };
+    let sent = tokio::time::Instant::now();
+    let application_id = application.id("application_id");
+    {
+        let mut world = world.lock().unwrap();
+        world.jobs.insert(
+            job_id.clone(),
+            crate::workload::Job {
+                owner: owner.clone(),
+                openings: 1,
+                word,
+                closed: false,
+                expires_at: chrono::Utc::now() + chrono::Duration::days(14),
+            },
+        );
+        world.applications.insert(
+            application_id.clone(),
+            crate::workload::Application {
+                job_id,
+                freelancer,
+                bid: 1_000,
+                status: "pending".into(),
+            },
+        );
+    }
+    let within = Duration::from_secs(crate::stack::REDRIVE_DELAY_SECS - 2);
+    while sent.elapsed() < within {
+        if let Ok(items) = read_inbox(api, &owner).await
+            && items
+                .iter()
+                .any(|n| n["application_id"] == application_id.as_str())
+        {
+            return Vec::new();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    vec![finding(
+        "pipe",
+        format!(
+            "application {application_id} not in its owner's inbox {within:?} after it was made"
+        ),
+    )]
+}

@@ -78,6 +78,7 @@ pub async fn run(settings: &Settings) -> Result<Summary, String> {
         .map_err(|e| format!("the injector failed: {e}"))??;
 
     let (quiet_after, audit) = wait_for_quiet(&dynamodb, settings.settle).await?;
+    let pipe = checks::pipe_delivers(&api, &world).await;
     // The last pushes of what settled are on their way, and an idle sync catches a lost one.
     tokio::time::sleep(sockets::IDLE_SYNC + Duration::from_secs(2)).await;
     let _ = stop.send(true);
@@ -94,6 +95,7 @@ pub async fn run(settings: &Settings) -> Result<Summary, String> {
     let log_before_checks = api.log.lock().unwrap().clone();
     let windows = windows.lock().unwrap().clone();
     let mut findings = checks::answers(&log_before_checks, &windows);
+    findings.extend(pipe);
     let world = std::mem::take(&mut *world.lock().unwrap());
     findings.extend(checks::marketplace(&api, &world, &owners, &freelancers).await);
     let holders: Vec<Holder> = holders
