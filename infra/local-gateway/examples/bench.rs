@@ -115,6 +115,13 @@ async fn setup_with(adjust: impl FnOnce(&mut Options)) -> Result<Bench, BoxError
         // `make dev`'s, not the tests' one second: a message notify fails comes back after
         // it, and five receives send it to the DLQ.
         o.visibility_timeout = Duration::from_secs(5);
+        // `make dev`'s setting, so a run can compare concurrency limits.
+        if let Some(n) = std::env::var("LOCAL_CONCURRENCY")
+            .ok()
+            .and_then(|n| n.parse().ok())
+        {
+            o.concurrency = n;
+        }
         adjust(o);
     })
     .await;

@@ -1,6 +1,7 @@
 //! The HTTP front: route → API Gateway v2 event → the function's handler → response.
 
 use crate::auth::Auth;
+use crate::concurrency::{Concurrency, Running};
 use crate::faults::{FaultChange, FaultSwitch};
 use crate::resources::{self, StackError};
 use crate::sockets::{Limits, Sockets};
@@ -38,6 +39,9 @@ pub struct GatewayConfig {
     /// The local fault switch, set by `POST /_local/faults`; without it that route does not
     /// exist.
     pub faults: Option<FaultSwitch>,
+    /// The stack's limit on functions running at once, which the routes' invocations share
+    /// with the pollers' batches.
+    pub concurrency: Concurrency,
 }
 
 #[derive(Clone)]
@@ -82,7 +86,7 @@ impl Gateway {
         Ok(Self {
             app,
             sockets,
-            instances: Instances::new(clients.clone(), config.app.clone()),
+            instances: Instances::new(clients.clone(), config.app.clone(), config.concurrency),
             routes: Arc::new(routes),
             auth: config.auth,
             clients,
@@ -268,7 +272,7 @@ async fn proxy(State(gw): State<Gateway>, req: AxumRequest) -> AxumResponse {
         }
     };
     // Held until the answer is made: the instance serves no other request meanwhile.
-    let instance = gw.instances.take();
+    let instance = gw.instances.take().await;
     let mut response =
         to_axum(shared::runtime::respond(instance.app.clone(), request, handler).await);
     // As API Gateway does on every answer: the function's request id is its own.
@@ -297,31 +301,38 @@ async fn proxy(State(gw): State<Gateway>, req: AxumRequest) -> AxumResponse {
 /// would have made; BENCHMARKS.md, "Under overload" in the hire race). No Lambda does
 /// that. So each instance has a partition, and with it a bucket, of its own; the
 /// connection pool, the timeouts and the retry settings stay those of the one client.
+///
+/// And an instance runs only under the stack's [`Concurrency`] limit.
 #[derive(Clone)]
 struct Instances {
     idle: Arc<Mutex<Vec<App>>>,
     clients: Clients,
     config: Arc<Config>,
     started: Arc<AtomicUsize>,
+    concurrency: Concurrency,
 }
 
 impl Instances {
-    fn new(clients: Clients, config: Config) -> Self {
+    fn new(clients: Clients, config: Config, concurrency: Concurrency) -> Self {
         Self {
             idle: Arc::default(),
             clients,
             config: Arc::new(config),
             started: Arc::default(),
+            concurrency,
         }
     }
 
-    /// An idle instance, or a new one. It is idle again when the [`Instance`] is dropped,
-    /// also when the request's future is (its client went away).
-    fn take(&self) -> Instance {
+    /// An idle instance, or a new one, once the limit lets one more run. It is idle again
+    /// when the [`Instance`] is dropped, also when the request's future is (its client went
+    /// away).
+    async fn take(&self) -> Instance {
+        let running = self.concurrency.start().await;
         let idle = lock(&self.idle).pop();
         Instance {
             app: idle.unwrap_or_else(|| self.start()),
             idle: self.idle.clone(),
+            _running: running,
         }
     }
 
@@ -352,6 +363,7 @@ impl Instances {
 struct Instance {
     app: App,
     idle: Arc<Mutex<Vec<App>>>,
+    _running: Running,
 }
 
 impl Drop for Instance {

@@ -4,6 +4,7 @@
 
 pub mod asyncapi;
 pub mod auth;
+pub mod concurrency;
 pub mod faults;
 pub mod filter;
 pub mod gateway;

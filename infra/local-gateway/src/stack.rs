@@ -4,6 +4,7 @@
 //! here, so what they run cannot drift apart.
 
 use crate::auth::Auth;
+use crate::concurrency::{Concurrency, LOCAL_CONCURRENCY};
 use crate::faults::FaultSwitch;
 use crate::gateway::{Gateway, GatewayConfig};
 use crate::pipe::{Pipe, PipeSettings};
@@ -107,6 +108,9 @@ pub struct Options {
     /// DynamoDB calls go through it, the background pipe waits on it, and
     /// `POST /_local/faults` sets it. Unset, that route does not exist. Never in a Lambda.
     pub faults: Option<FaultSwitch>,
+    /// The most functions running at once, the routes' and the pollers' together
+    /// (`LOCAL_CONCURRENCY`, [`LOCAL_CONCURRENCY`] unless set); more wait for one to end.
+    pub concurrency: usize,
 }
 
 impl Options {
@@ -137,6 +141,7 @@ impl Options {
             socket_auth: None,
             socket_limits: Limits::default(),
             faults: None,
+            concurrency: LOCAL_CONCURRENCY,
         })
     }
 
@@ -161,6 +166,9 @@ impl Options {
             pipe: true,
             sweep_every: Some(Duration::from_secs(number("SWEEP_INTERVAL_SECS", "10")?)),
             seed: true,
+            concurrency: number("LOCAL_CONCURRENCY", &LOCAL_CONCURRENCY.to_string())?
+                .try_into()
+                .map_err(|_| StackError::Setting("LOCAL_CONCURRENCY: too large".into()))?,
             faults: match env("LOCAL_FAULTS").as_deref() {
                 None | Some("0") => None,
                 Some("1") => Some(FaultSwitch::new()),
@@ -237,6 +245,7 @@ impl LocalStack {
             socket_auth,
             socket_limits,
             faults,
+            concurrency,
         } = options;
         // The Management API is the gateway's own: its address is known once it listens.
         let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
@@ -299,6 +308,7 @@ impl LocalStack {
             Some(recorder) => recorder.attach(&handler_clients),
             None => handler_clients,
         };
+        let concurrency = Concurrency::new(concurrency);
         let gateway = Gateway::new(
             handler_clients,
             GatewayConfig {
@@ -307,6 +317,7 @@ impl LocalStack {
                 socket_auth: socket_auth.unwrap_or_else(|| auth.socket_config()),
                 socket_limits,
                 faults: faults.clone(),
+                concurrency: concurrency.clone(),
             },
             &template,
         )?;
@@ -344,6 +355,7 @@ impl LocalStack {
                     *consumer,
                     consumer_clients.sqs,
                     queue.url.clone(),
+                    concurrency.clone(),
                 ));
             }
         }

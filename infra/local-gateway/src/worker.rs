@@ -2,6 +2,7 @@
 //! each consumer's queue to its function (deleting only what succeeded) and fire `sweep` on
 //! a timer.
 
+use crate::concurrency::Concurrency;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
 use shared::App;
@@ -209,6 +210,8 @@ pub struct QueueConsumer {
     pub consumer: BusConsumer,
     pub sqs: aws_sdk_sqs::Client,
     pub queue_url: String,
+    /// The stack's limit, which a batch's invocation counts against.
+    pub concurrency: Concurrency,
 }
 
 impl Consumer for QueueConsumer {
@@ -219,6 +222,7 @@ impl Consumer for QueueConsumer {
     }
 
     async fn process(&self, batch: Vec<Message>) -> Result<(), String> {
+        let _running = self.concurrency.start().await;
         run_batch(&self.app, self.consumer, &self.sqs, &self.queue_url, batch).await
     }
 }
@@ -230,12 +234,14 @@ pub fn spawn_pump(
     consumer: BusConsumer,
     sqs: aws_sdk_sqs::Client,
     queue_url: String,
+    concurrency: Concurrency,
 ) -> JoinHandle<()> {
     let consumer = QueueConsumer {
         app,
         consumer,
         sqs,
         queue_url,
+        concurrency,
     };
     spawn_pollers(consumer, Scaling::LOCAL).0
 }

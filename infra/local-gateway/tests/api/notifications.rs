@@ -413,6 +413,7 @@ async fn concurrent_deliveries_to_one_inbox_take_gapless_positions() {
 
 #[tokio::test]
 async fn the_local_pollers_work_a_backlog_several_batches_at_once_and_deliver_each_event_once() {
+    use local_gateway::concurrency::Concurrency;
     use local_gateway::worker::{QueueConsumer, Scaling, spawn_pollers};
     let app = spawn_app().await;
     // Nothing consumes the queue yet: 120 application_received events wait in it, put there
@@ -435,6 +436,7 @@ async fn the_local_pollers_work_a_backlog_several_batches_at_once_and_deliver_ea
             consumer: shared::domain::Consumer::Notify,
             sqs: app.sqs.clone(),
             queue_url: app.queues.url.clone(),
+            concurrency: Concurrency::default(),
         },
         Scaling::LOCAL,
     );
