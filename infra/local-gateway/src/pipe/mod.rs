@@ -485,20 +485,24 @@ impl Pipe {
         Ok(sent)
     }
 
-    /// Sends each (queue, body) to its queue, ten to a `SendMessageBatch`.
+    /// Sends each (queue, body) to its queue, ten to a `SendMessageBatch`, the queues at
+    /// once: as the bus's rules deliver to their targets independently, so that a hire's
+    /// `notify` batch does not wait behind `index`'s.
     async fn send(&self, messages: &[(String, String)]) -> Result<usize, PipeError> {
         let mut by_queue: HashMap<&str, Vec<&str>> = HashMap::new();
         for (queue, body) in messages {
             by_queue.entry(queue).or_default().push(body);
         }
-        for (queue, bodies) in by_queue {
+        let sends = by_queue.into_iter().map(|(queue, bodies)| async move {
             let url = self.queue_urls.get(queue).ok_or_else(|| {
                 PipeError::Setting(format!("rule target {queue} is no queue of the stack"))
             })?;
             for chunk in bodies.chunks(10) {
                 self.send_batch(url, chunk).await?;
             }
-        }
+            Ok::<_, PipeError>(())
+        });
+        futures::future::try_join_all(sends).await?;
         Ok(messages.len())
     }
 
