@@ -164,7 +164,10 @@ impl Store {
                 Err(Attempt::Failed(index, current)) => {
                     transition.rebase(index, current)?;
                     tracing::debug!(attempt, index, "condition failed on a newer item; rebased");
-                    backoff(attempt.min(3)).await;
+                    // The ceiling grows as for conflicts: a popular job's owner has as many
+                    // deliveries contending for the inbox head as `notify` has batches in
+                    // flight, and a short ceiling kept them colliding until they gave up.
+                    backoff(attempt).await;
                 }
                 Err(Attempt::Unknown(e)) => {
                     return self.settle(transition, change, e, clock(), true).await;
