@@ -23,7 +23,9 @@ pub struct Concurrency(Arc<Semaphore>);
 
 /// One running function's place under the limit, given back when dropped.
 #[derive(Debug)]
-pub struct Running(#[allow(dead_code)] OwnedSemaphorePermit);
+pub struct Running {
+    _permit: OwnedSemaphorePermit,
+}
 
 impl Concurrency {
     /// At most `limit` at once (at least one).
@@ -33,13 +35,14 @@ impl Concurrency {
 
     /// Waits until fewer than the limit run.
     pub async fn start(&self) -> Running {
-        Running(
-            self.0
+        Running {
+            _permit: self
+                .0
                 .clone()
                 .acquire_owned()
                 .await
                 .expect("the semaphore is never closed"),
-        )
+        }
     }
 }
 
