@@ -16,6 +16,7 @@ import json
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections import Counter
@@ -55,7 +56,7 @@ def token(base, user):
 def every_page(base, path, token):
     items, cursor = [], None
     while True:
-        query = "?limit=100" + (f"&cursor={cursor}" if cursor else "")
+        query = "?limit=100" + (f"&cursor={urllib.parse.quote(cursor)}" if cursor else "")
         status, body = call("GET", base + path + query, token)
         if status != 200:
             sys.exit(f"GET {path} answered {status}")

@@ -6,10 +6,12 @@ use crate::api::{Api, Exchange};
 use crate::faults::Window;
 use crate::sockets::Holder;
 use crate::workload::World;
+use futures::StreamExt;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
 
 /// How long after a fault ends a 503 is still its doing: a request that waited on a paused
 /// engine answers after its timeouts, a restarted one warms up, and the backlog a fault
@@ -480,12 +482,19 @@ pub fn sockets(holders: &[Holder], inboxes: &BTreeMap<String, Vec<Value>>) -> Ve
     out
 }
 
-/// The pipe still delivers once every fault is over (DynamoDB Local restarted on its files,
-/// the pipe stopped and run again): an application made now reaches its owner's inbox within
-/// less than the redrive delay, so the sweeper, which re-sends what the pipe dropped, cannot
-/// be what delivered it. Without this, a dead pipe would pass every other check.
-pub async fn pipe_delivers(api: &Api, world: &std::sync::Mutex<World>) -> Vec<Finding> {
+/// The pipe still delivers, and `notify` still pushes, once every fault is over (DynamoDB
+/// Local restarted on its files, the pipe stopped and run again): an application made now
+/// reaches its owner's inbox within less than the redrive delay, so the sweeper, which
+/// re-sends what the pipe dropped, cannot be what delivered it; and it is pushed to a socket
+/// of the owner's that never syncs, so nothing but a push can bring it there. Without this,
+/// a dead pipe or a dead push would pass every other check (the held sockets' idle sync
+/// catches up what a push lost).
+pub async fn pipe_delivers_and_pushes(api: &Api, world: &std::sync::Mutex<World>) -> Vec<Finding> {
     let (owner, freelancer) = (crate::workload::owner(0), crate::workload::freelancer(0, 0));
+    let socket_url = crate::sockets::url(api.base(), &api.token(&owner));
+    let Ok((mut socket, _)) = tokio_tungstenite::connect_async(&socket_url).await else {
+        return vec![finding("push", "the probe's socket could not connect")];
+    };
     let word = "zqprobe".to_owned();
     let body = serde_json::json!({"title": format!("Chaos job {word}"), "budget_cents": 1_000});
     let Some(job) = api
@@ -542,20 +551,44 @@ pub async fn pipe_delivers(api: &Api, world: &std::sync::Mutex<World>) -> Vec<Fi
         );
     }
     let within = Duration::from_secs(crate::stack::REDRIVE_DELAY_SECS - 2);
-    while sent.elapsed() < within {
+    let is_probe = |n: &Value| n["application_id"] == application_id.as_str();
+    let heard = async {
+        while let Some(Ok(message)) = socket.next().await {
+            if let Message::Text(text) = message
+                && serde_json::from_str::<Value>(&text).is_ok_and(|m| is_probe(&m["notification"]))
+            {
+                return true;
+            }
+        }
+        false
+    };
+    let pushed = tokio::time::timeout_at(sent + within, heard)
+        .await
+        .unwrap_or(false);
+    let _ = socket.close(None).await;
+    let mut out = Vec::new();
+    if !pushed {
+        out.push(finding(
+            "push",
+            format!("application {application_id} not pushed to its owner's open socket {within:?} after it was made"),
+        ));
+    }
+    loop {
         if let Ok(items) = read_inbox(api, &owner).await
-            && items
-                .iter()
-                .any(|n| n["application_id"] == application_id.as_str())
+            && items.iter().any(is_probe)
         {
-            return Vec::new();
+            return out;
+        }
+        if sent.elapsed() >= within {
+            break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    vec![finding(
+    out.push(finding(
         "pipe",
         format!(
             "application {application_id} not in its owner's inbox {within:?} after it was made"
         ),
-    )]
+    ));
+    out
 }

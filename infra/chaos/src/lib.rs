@@ -78,7 +78,7 @@ pub async fn run(settings: &Settings) -> Result<Summary, String> {
         .map_err(|e| format!("the injector failed: {e}"))??;
 
     let (quiet_after, audit) = wait_for_quiet(&dynamodb, settings.settle).await?;
-    let pipe = checks::pipe_delivers(&api, &world).await;
+    let pipe = checks::pipe_delivers_and_pushes(&api, &world).await;
     // The last pushes of what settled are on their way, and an idle sync catches a lost one.
     tokio::time::sleep(sockets::IDLE_SYNC + Duration::from_secs(2)).await;
     let _ = stop.send(true);

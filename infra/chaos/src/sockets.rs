@@ -51,6 +51,11 @@ impl Holder {
     }
 }
 
+/// The local gateway's WebSocket address for `token`.
+pub fn url(api: &str, token: &str) -> String {
+    format!("{}/ws?token={token}", api.replacen("http", "ws", 1))
+}
+
 /// Holds `user`'s socket on `api` until `stop` turns true, reconnecting after a drop.
 pub async fn hold(
     api: String,
@@ -60,7 +65,7 @@ pub async fn hold(
     mut stop: watch::Receiver<bool>,
 ) {
     holder.lock().unwrap().user = user;
-    let url = format!("{}/ws?token={token}", api.replacen("http", "ws", 1));
+    let url = url(&api, &token);
     while !*stop.borrow() {
         let Ok((mut stream, _)) = tokio_tungstenite::connect_async(&url).await else {
             tokio::time::sleep(Duration::from_millis(300)).await;
