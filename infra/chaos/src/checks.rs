@@ -513,6 +513,10 @@ pub async fn pipe_delivers_and_pushes(api: &Api, world: &std::sync::Mutex<World>
     let job_id = job.id("job_id");
     let path = format!("/jobs/{job_id}/applications");
     let body = serde_json::json!({"bid_cents": 1_000});
+    // Timed from before the request, not from its answer: the outbox event is as old as the
+    // commit, and an answer that came seconds after it (retries) would leave the sweeper's
+    // redrive room to land inside the window.
+    let sent = tokio::time::Instant::now();
     let Some(application) = api
         .post(
             &freelancer,
@@ -526,7 +530,6 @@ pub async fn pipe_delivers_and_pushes(api: &Api, world: &std::sync::Mutex<World>
     else {
         return vec![finding("pipe", "the probe's application could not be made")];
     };
-    let sent = tokio::time::Instant::now();
     let application_id = application.id("application_id");
     {
         let mut world = world.lock().unwrap();
